@@ -1,0 +1,112 @@
+import type { RoomDetail, SocketInfo } from '../contracts/api';
+import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+import type { PresenceStore, PushTargets, RoomPage, SocketRecord } from './presence-store';
+
+interface Entry extends SocketRecord {
+  rooms: Set<Room>;
+}
+
+/** Single-node presence: plain maps, synchronous underneath. */
+export class MemoryPresenceStore implements PresenceStore {
+  private readonly sockets = new Map<SocketId, Entry>();
+  private readonly users = new Map<UserId, Set<SocketId>>();
+  private readonly rooms = new Map<Room, Set<SocketId>>();
+
+  async addSocket(rec: SocketRecord): Promise<void> {
+    if (this.sockets.has(rec.socketId)) return;
+    this.sockets.set(rec.socketId, { ...rec, rooms: new Set() });
+    addTo(this.users, rec.userId, rec.socketId);
+  }
+
+  async removeSocket(socketId: SocketId): Promise<void> {
+    const entry = this.sockets.get(socketId);
+    if (!entry) return;
+    for (const room of entry.rooms) removeFrom(this.rooms, room, socketId);
+    removeFrom(this.users, entry.userId, socketId);
+    this.sockets.delete(socketId);
+  }
+
+  async joinRoom(socketId: SocketId, room: Room): Promise<boolean> {
+    const entry = this.sockets.get(socketId);
+    if (!entry || entry.rooms.has(room)) return false;
+    entry.rooms.add(room);
+    addTo(this.rooms, room, socketId);
+    return true;
+  }
+
+  async leaveRoom(socketId: SocketId, room: Room): Promise<boolean> {
+    const entry = this.sockets.get(socketId);
+    if (!entry || !entry.rooms.delete(room)) return false;
+    removeFrom(this.rooms, room, socketId);
+    return true;
+  }
+
+  async getUser(userId: UserId): Promise<SocketInfo[]> {
+    const ids = this.users.get(userId);
+    if (!ids) return [];
+    return [...ids].map((id) => {
+      const e = this.sockets.get(id)!;
+      return { id, nodeId: e.nodeId, connectedAt: e.connectedAt, rooms: [...e.rooms].sort() };
+    });
+  }
+
+  async getRoom(room: Room): Promise<RoomDetail | null> {
+    const ids = this.rooms.get(room);
+    if (!ids || ids.size === 0) return null;
+    const perUser = new Map<UserId, number>();
+    for (const id of ids) {
+      const u = this.sockets.get(id)!.userId;
+      perUser.set(u, (perUser.get(u) ?? 0) + 1);
+    }
+    const users = [...perUser].map(([userId, sockets]) => ({ userId, sockets })).sort((a, b) => cmp(a.userId, b.userId));
+    return { room, sockets: ids.size, users };
+  }
+
+  async listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage> {
+    const prefix = opts.prefix ?? '';
+    const after = opts.cursor ?? '';
+    const names = [...this.rooms.keys()].filter((r) => r.startsWith(prefix) && r > after).sort(cmp);
+    const page = names.slice(0, opts.limit);
+    const rooms = page.map((room) => {
+      const ids = this.rooms.get(room)!;
+      const users = new Set([...ids].map((id) => this.sockets.get(id)!.userId));
+      return { room, sockets: ids.size, users: users.size };
+    });
+    return { rooms, cursor: names.length > opts.limit ? page[page.length - 1]! : null };
+  }
+
+  async countRecipients(t: PushTargets): Promise<number> {
+    const all = new Set<SocketId>();
+    for (const u of t.users) for (const id of this.users.get(u) ?? []) all.add(id);
+    for (const r of t.rooms) for (const id of this.rooms.get(r) ?? []) all.add(id);
+    for (const id of t.socketIds) if (this.sockets.has(id)) all.add(id);
+    for (const id of t.except) all.delete(id);
+    return all.size;
+  }
+
+  async removeNode(nodeId: NodeId): Promise<number> {
+    const ids = [...this.sockets.values()].filter((e) => e.nodeId === nodeId).map((e) => e.socketId);
+    for (const id of ids) await this.removeSocket(id);
+    return ids.length;
+  }
+
+  async totals(): Promise<{ sockets: number; users: number; rooms: number }> {
+    return { sockets: this.sockets.size, users: this.users.size, rooms: this.rooms.size };
+  }
+}
+
+/** Code-unit order, the same order Redis uses for lexicographic ranges. */
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

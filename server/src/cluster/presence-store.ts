@@ -1,0 +1,51 @@
+import type { RoomDetail, RoomSummary, SocketInfo } from '../contracts/api';
+import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+
+export interface SocketRecord {
+  socketId: SocketId;
+  userId: UserId;
+  nodeId: NodeId;
+  connectedAt: number;
+}
+
+/** Who a push is addressed to; the union of users' sockets, rooms' sockets and socketIds, minus except. */
+export interface PushTargets {
+  users: UserId[];
+  rooms: Room[];
+  socketIds: SocketId[];
+  except: SocketId[];
+}
+
+export interface RoomPage {
+  rooms: RoomSummary[];
+  /** Opaque; pass back as `cursor` for the next page. null on the last page. */
+  cursor: string | null;
+}
+
+/**
+ * Cluster-wide presence: user → sockets (with node), socket → rooms, room → members.
+ * Only the node that owns a socket writes its entries; any node reads. Personal `user:<id>` rooms
+ * are not stored as rooms (the user → sockets index serves them).
+ *
+ * Every write is idempotent (joining twice changes nothing, removing an unknown socket is a no-op),
+ * because a reaper and the owner may race on the same socket.
+ */
+export interface PresenceStore {
+  addSocket(rec: SocketRecord): Promise<void>;
+  /** Removes the socket from its user and from every room it was in. */
+  removeSocket(socketId: SocketId): Promise<void>;
+  /** @returns true when the socket was not in the room before. */
+  joinRoom(socketId: SocketId, room: Room): Promise<boolean>;
+  /** @returns true when the socket was in the room. */
+  leaveRoom(socketId: SocketId, room: Room): Promise<boolean>;
+  getUser(userId: UserId): Promise<SocketInfo[]>;
+  /** null when the room has no member. */
+  getRoom(room: Room): Promise<RoomDetail | null>;
+  /** Rooms in lexicographic order, optionally only those starting with `prefix`. */
+  listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage>;
+  /** Number of distinct sockets a push to `targets` reaches, cluster-wide. */
+  countRecipients(targets: PushTargets): Promise<number>;
+  /** Drops every socket a node owned (the node died). @returns sockets removed. */
+  removeNode(nodeId: NodeId): Promise<number>;
+  totals(): Promise<{ sockets: number; users: number; rooms: number }>;
+}

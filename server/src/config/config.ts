@@ -1,0 +1,220 @@
+import { createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+export type Scope = 'push' | 'read' | 'manage' | 'admin';
+export const SCOPES: readonly Scope[] = ['push', 'read', 'manage', 'admin'];
+
+export interface ApiKey {
+  name: string;
+  key: string;
+  scopes: ReadonlySet<Scope>;
+  /** Every request made with this key must carry a valid X-Signature. */
+  mustSign: boolean;
+}
+
+/** How client tokens are verified. Keys are prepared once: a KeyObject per secret, never a string per handshake. */
+export type JwtKeys =
+  | { kind: 'hmac'; keys: { kid: string | null; key: KeyObject }[] }
+  | { kind: 'public'; key: KeyObject; algorithms: ('RS256' | 'ES256')[] };
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  nodeId: string;
+  redisUrl: string | null;
+  /** Prefix of every Redis key and pub/sub channel, so several clusters (or tests) can share a Redis. @default 'pushgate' */
+  redisPrefix: string;
+  /** Use the sharded adapter (SSUBSCRIBE, Redis ≥ 7) for Redis Cluster deployments. @default false */
+  redisSharded: boolean;
+  jwt: JwtKeys & { issuer: string | null; audience: string | null };
+  /** Set when the secret was generated at start-up (development only): printed so tools can sign tokens. */
+  generatedJwtSecret: string | null;
+  apiKeys: ApiKey[];
+  generatedApiKey: string | null;
+  backend: { url: string | null; secret: string | null; timeoutMs: number };
+  corsOrigins: '*' | string[];
+  maxPayloadBytes: number;
+  metricsToken: string | null;
+  shutdownTimeoutMs: number;
+  rateLimits: { httpPerMinute: number; connectionsPerMinute: number; eventsPerSecond: number };
+  logLevel: string;
+  /** Express `trust proxy` (set it behind a load balancer so rate limits see client addresses). @default false */
+  trustProxy: boolean | number | string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const PLACEHOLDER = /^(change[-_ ]?me|changeit|secret|password|placeholder|example|test|dev|default|your[-_].*|xxx+|todo|replace[-_ ]?me.*|\.\.\.)$/i;
+const isPlaceholder = (v: string) => PLACEHOLDER.test(v.trim()) || /change[-_]?me|placeholder|your[-_]secret/i.test(v);
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(3000).pipe(z.number().max(65535)),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: optional,
+  REDIS_PREFIX: z.string().regex(/^[\w:{}.-]{1,64}$/).default('pushgate'),
+  REDIS_SHARDED: z.enum(['true', 'false', '1', '0']).default('false'),
+  NODE_ID: optional,
+  JWT_SECRET: optional,
+  JWT_SECRETS: optional,
+  JWT_PUBLIC_KEY: optional,
+  JWT_ISSUER: optional,
+  JWT_AUDIENCE: optional,
+  API_KEYS: optional,
+  BACKEND_URL: optional.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  BACKEND_SECRET: optional,
+  BACKEND_TIMEOUT_MS: int(5000, 1),
+  CORS_ORIGINS: optional,
+  MAX_PAYLOAD_BYTES: int(1048576, 1024),
+  METRICS_TOKEN: optional,
+  SHUTDOWN_TIMEOUT_MS: int(10000, 100),
+  RATE_LIMIT_HTTP: int(1200),
+  RATE_LIMIT_CONNECTIONS: int(120),
+  RATE_LIMIT_EVENTS: int(50),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  TRUST_PROXY: optional,
+});
+
+function parseApiKeys(raw: string): ApiKey[] {
+  return raw.split(',').map((entry, i) => {
+    const parts = entry.trim().split(':');
+    if (parts.length < 3) throw new ConfigError(`API_KEYS entry ${i + 1} must be name:key:scope+scope`);
+    const name = parts[0]!;
+    const words = parts[parts.length - 1]!.split('+').map((s) => s.trim());
+    const key = parts.slice(1, -1).join(':');
+    if (!name || !key) throw new ConfigError(`API_KEYS entry ${i + 1} has an empty name or key`);
+    const scopes = new Set<Scope>();
+    let mustSign = false;
+    for (const w of words) {
+      if (w === 'signed') mustSign = true;
+      else if ((SCOPES as string[]).includes(w)) scopes.add(w as Scope);
+      else throw new ConfigError(`API_KEYS entry "${name}" has an unknown scope "${w}" (push, read, manage, admin, signed)`);
+    }
+    if (scopes.size === 0) throw new ConfigError(`API_KEYS entry "${name}" has no scope`);
+    return { name, key, scopes, mustSign };
+  });
+}
+
+function readPem(value: string): string {
+  if (!value.startsWith('@')) return value.replace(/\\n/g, '\n');
+  try {
+    return readFileSync(value.slice(1), 'utf8');
+  } catch (e) {
+    throw new ConfigError(`JWT_PUBLIC_KEY file ${value.slice(1)} cannot be read: ${(e as Error).message}`);
+  }
+}
+
+function parseTrustProxy(v: string | undefined): boolean | number | string {
+  if (v === undefined || v === 'false') return false;
+  if (v === 'true') return true;
+  return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+/**
+ * Validates the environment once into a frozen Config. Throws ConfigError with a message naming the
+ * variable; production refuses missing or placeholder secrets.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new ConfigError(`${String(first.path[0])}: ${first.message}`);
+  }
+  const e = parsed.data;
+  const prod = e.NODE_ENV === 'production';
+  const need = (name: string, ok: boolean, why: string) => {
+    if (!ok) throw new ConfigError(`${name} ${why}`);
+  };
+
+  let jwt: JwtKeys;
+  let generatedJwtSecret: string | null = null;
+  if (e.JWT_PUBLIC_KEY) {
+    let key: KeyObject;
+    try {
+      key = createPublicKey(readPem(e.JWT_PUBLIC_KEY));
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError('JWT_PUBLIC_KEY is not a valid PEM public key');
+    }
+    jwt = { kind: 'public', key, algorithms: key.asymmetricKeyType === 'ec' ? ['ES256'] : ['RS256'] };
+  } else if (e.JWT_SECRETS) {
+    const keys = e.JWT_SECRETS.split(',').map((pair) => {
+      const at = pair.indexOf(':');
+      const kid = pair.slice(0, at).trim();
+      const secret = pair.slice(at + 1).trim();
+      need('JWT_SECRETS', at > 0 && secret.length > 0, 'must be kid1:secret1,kid2:secret2');
+      if (prod) need('JWT_SECRETS', secret.length >= 32 && !isPlaceholder(secret), `secret for kid "${kid}" must be at least 32 characters and not a placeholder in production`);
+      return { kid, key: createSecretKey(Buffer.from(secret)) };
+    });
+    jwt = { kind: 'hmac', keys };
+  } else if (e.JWT_SECRET) {
+    if (prod) need('JWT_SECRET', e.JWT_SECRET.length >= 32 && !isPlaceholder(e.JWT_SECRET), 'must be at least 32 characters and not a placeholder in production');
+    jwt = { kind: 'hmac', keys: [{ kid: null, key: createSecretKey(Buffer.from(e.JWT_SECRET)) }] };
+  } else {
+    need('JWT_SECRET', !prod, 'is required in production (or JWT_SECRETS, or JWT_PUBLIC_KEY)');
+    generatedJwtSecret = randomBytes(32).toString('base64url');
+    jwt = { kind: 'hmac', keys: [{ kid: null, key: createSecretKey(Buffer.from(generatedJwtSecret)) }] };
+  }
+
+  let apiKeys: ApiKey[];
+  let generatedApiKey: string | null = null;
+  if (e.API_KEYS) {
+    apiKeys = parseApiKeys(e.API_KEYS);
+    if (prod) {
+      for (const k of apiKeys) need('API_KEYS', k.key.length >= 24 && !isPlaceholder(k.key), `key "${k.name}" must be at least 24 characters and not a placeholder in production`);
+    }
+  } else {
+    need('API_KEYS', !prod, 'is required in production (name:key:scope+scope,...)');
+    generatedApiKey = `pk_dev_${randomBytes(18).toString('base64url')}`;
+    apiKeys = [{ name: 'dev-admin', key: generatedApiKey, scopes: new Set<Scope>(['admin']), mustSign: false }];
+  }
+
+  if (e.BACKEND_URL && prod) need('BACKEND_SECRET', !!e.BACKEND_SECRET && e.BACKEND_SECRET.length >= 32 && !isPlaceholder(e.BACKEND_SECRET), 'must be at least 32 characters when BACKEND_URL is set in production');
+  if (e.METRICS_TOKEN && prod) need('METRICS_TOKEN', !isPlaceholder(e.METRICS_TOKEN) && e.METRICS_TOKEN.length >= 16, 'must be at least 16 characters and not a placeholder in production');
+
+  const corsOrigins: Config['corsOrigins'] = e.CORS_ORIGINS
+    ? e.CORS_ORIGINS === '*'
+      ? '*'
+      : e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+    : prod
+      ? []
+      : '*';
+
+  const config: Config = {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}`,
+    redisUrl: e.REDIS_URL ?? null,
+    redisPrefix: e.REDIS_PREFIX,
+    redisSharded: e.REDIS_SHARDED === 'true' || e.REDIS_SHARDED === '1',
+    jwt: { ...jwt, issuer: e.JWT_ISSUER ?? null, audience: e.JWT_AUDIENCE ?? null },
+    generatedJwtSecret,
+    apiKeys,
+    generatedApiKey,
+    backend: { url: e.BACKEND_URL ?? null, secret: e.BACKEND_SECRET ?? null, timeoutMs: e.BACKEND_TIMEOUT_MS },
+    corsOrigins,
+    maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
+    metricsToken: e.METRICS_TOKEN ?? null,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    rateLimits: {
+      httpPerMinute: e.RATE_LIMIT_HTTP,
+      connectionsPerMinute: e.RATE_LIMIT_CONNECTIONS,
+      eventsPerSecond: e.RATE_LIMIT_EVENTS,
+    },
+    logLevel: e.LOG_LEVEL,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+  };
+  return Object.freeze(config);
+}

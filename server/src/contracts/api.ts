@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import type { ErrorBody } from './error-codes';
+
+/** 1–200 characters, no whitespace or control characters (the contract's rule for room names). */
+const NAME = /^[^\s\p{Cc}]{1,200}$/u;
+
+export const roomName = z.string().regex(NAME, 'must be 1-200 characters without whitespace or control characters');
+export const userId = z.string().regex(NAME, 'must be 1-200 characters without whitespace or control characters');
+export const socketId = z.string().min(1).max(100);
+export const messageId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of [A-Za-z0-9._:-]');
+export const eventName = z
+  .string()
+  .min(1)
+  .max(100)
+  .refine((e) => !RESERVED_PUSH_EVENTS.has(e), 'is reserved by Socket.IO or pushgate');
+
+/** Names Socket.IO itself uses, or pushgate sends on its own; a push may not impersonate them. */
+const RESERVED_PUSH_EVENTS = new Set([
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+  'welcome',
+  'server:draining',
+]);
+
+const targetList = <T extends z.ZodType>(item: T) => z.array(item).max(1000);
+
+export const pushBody = z
+  .strictObject({
+    users: targetList(userId).optional(),
+    rooms: targetList(roomName).optional(),
+    socketIds: targetList(socketId).optional(),
+    except: targetList(socketId).optional(),
+    event: eventName,
+    data: z.unknown(),
+    id: messageId.optional(),
+  })
+  .refine((b) => (b.users?.length ?? 0) + (b.rooms?.length ?? 0) + (b.socketIds?.length ?? 0) > 0, {
+    message: 'at least one of users, rooms or socketIds must name a target',
+    path: ['users'],
+  });
+export type PushBody = z.infer<typeof pushBody>;
+
+export const broadcastBody = z.strictObject({
+  event: eventName,
+  data: z.unknown(),
+  id: messageId.optional(),
+  except: targetList(socketId).optional(),
+});
+export type BroadcastBody = z.infer<typeof broadcastBody>;
+
+export const MAX_BATCH = 100;
+export const batchBody = z.strictObject({
+  messages: z.array(z.unknown()).min(1).max(MAX_BATCH),
+});
+
+export const listRoomsQuery = z.strictObject({
+  prefix: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(400).optional(),
+});
+export type ListRoomsQuery = z.infer<typeof listRoomsQuery>;
+
+export interface PushResult {
+  id: string;
+  recipients: number;
+}
+
+export type BatchItemResult = { success: true; data: PushResult } | { success: false; error: ErrorBody };
+
+export interface RoomSummary {
+  room: string;
+  sockets: number;
+  users: number;
+}
+
+export interface RoomDetail {
+  room: string;
+  sockets: number;
+  users: { userId: string; sockets: number }[];
+}
+
+export interface SocketInfo {
+  id: string;
+  nodeId: string;
+  connectedAt: number;
+  rooms: string[];
+}
+
+export interface UserDetail {
+  userId: string;
+  online: boolean;
+  sockets: SocketInfo[];
+}
+
+export interface NodeStatus {
+  id: string;
+  version: string;
+  connections: number;
+  users: number;
+  rooms: number;
+  startedAt: number;
+  lastSeen: number;
+  memoryRss: number;
+  eventLoopLagMs: number;
+  redis: 'up' | 'down' | 'none';
+  ready: boolean;
+}
+
+export interface StatusResponse {
+  version: string;
+  nodes: NodeStatus[];
+  totals: { nodes: number; connections: number; users: number; rooms: number };
+}
+
+export interface Envelope<T> {
+  success: boolean;
+  data?: T;
+  error?: ErrorBody;
+  meta: { requestId: string; timestamp: string };
+}

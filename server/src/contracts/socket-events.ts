@@ -1,0 +1,72 @@
+import type { ErrorBody, HandshakeErrorCode } from './error-codes';
+
+export type UserId = string;
+export type SocketId = string;
+export type Room = string;
+export type NodeId = string;
+export type MessageId = string;
+
+/** What every acknowledgement of a client → server event looks like. */
+export type AckResponse<T = unknown> = { ok: true; data?: T } | { ok: false; error: ErrorBody };
+export type Ack<T = unknown> = (response: AckResponse<T>) => void;
+
+/** Second argument of every pushed event. `room` is set when the push addressed exactly one room. */
+export interface PushMeta {
+  id: MessageId;
+  ts: number;
+  room?: Room;
+}
+
+export interface WelcomePayload {
+  socketId: SocketId;
+  userId: UserId;
+  nodeId: NodeId;
+  rooms: Room[];
+  serverTime: number;
+}
+
+export interface RoomRequest {
+  room: Room;
+}
+
+export interface RefreshRequest {
+  token: string;
+}
+
+export interface ClientToServerEvents {
+  'room:join': (req: RoomRequest, ack: Ack<{ room: Room }>) => void;
+  'room:leave': (req: RoomRequest, ack: Ack<{ room: Room }>) => void;
+  'auth:refresh': (req: RefreshRequest, ack: Ack<{ exp: number | null }>) => void;
+}
+
+/**
+ * Pushed events are free-form (`event` chosen by the backend): they go out through the index
+ * signature, the one documented escape hatch from the typing (`any` so the named events above
+ * still type-check against it). Their arguments are always `(data, meta: PushMeta)`.
+ */
+export interface ServerToClientEvents {
+  welcome: (payload: WelcomePayload) => void;
+  'server:draining': (payload: { nodeId: NodeId; reconnectInMs: number }) => void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [pushedEvent: string]: (...args: any[]) => void;
+}
+
+/** Commands nodes send each other (serverSideEmit); each is answered with a count. */
+export interface InterServerEvents {
+  'members:join': (req: { userId: UserId; room: Room }, ack: (sockets: number) => void) => void;
+  'members:leave': (req: { userId: UserId; room: Room }, ack: (sockets: number) => void) => void;
+  'users:disconnect': (req: { userId: UserId }, ack: (sockets: number) => void) => void;
+}
+
+/** Verified token claims kept on each socket. */
+export interface SocketData {
+  userId: UserId;
+  roomPatterns: string[];
+  tokenExp: number | null;
+  connectedAt: number;
+}
+
+export const HANDSHAKE_ERRORS: readonly HandshakeErrorCode[] = ['UNAUTHORIZED', 'TOKEN_EXPIRED', 'RATE_LIMITED'];
+
+/** Event names the server handles itself; everything else goes to the MessageRouter. */
+export const RESERVED_CLIENT_EVENTS = ['room:join', 'room:leave', 'auth:refresh'] as const;
