@@ -1,0 +1,114 @@
+import cors from 'cors';
+import express, { type Express, type Request } from 'express';
+import helmet from 'helmet';
+import morgan from 'morgan';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Config } from '../config/config';
+import type { StatusResponse } from '../contracts/api';
+import type { PresenceStore } from '../cluster/presence-store';
+import type { RateLimitStore } from '../cluster/rate-limit-store';
+import type { Clock } from '../lib/clock';
+import { AppError } from '../lib/errors';
+import { redactText, type Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
+import type { RoomManager } from '../realtime/room-manager';
+import type { PushService } from '../routing/push-service';
+import { healthRoutes, type HealthSource } from './health';
+import { identifyApiKey, requireApiKey } from './middleware/api-key';
+import { errorHandler, notFound } from './middleware/errors';
+import { httpRateLimit } from './middleware/rate-limit';
+import { requestId } from './middleware/request-id';
+import { verifySignature } from './middleware/signature';
+import { pushRoutes } from './routes/v1/push';
+import { roomRoutes } from './routes/v1/rooms';
+import { statusRoutes } from './routes/v1/status';
+import { userRoutes } from './routes/v1/users';
+
+export interface HttpDeps {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  push: PushService;
+  presence: PresenceStore;
+  rooms: Pick<RoomManager, 'addUser' | 'removeUser'>;
+  disconnectUser: (userId: string) => Promise<number>;
+  status: () => Promise<StatusResponse>;
+  counters: RateLimitStore;
+  health: HealthSource;
+}
+
+/** Route pattern for metrics labels: never the raw path (room names would explode the label set). */
+function routeLabel(req: Request): string {
+  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
+  return 'unmatched';
+}
+
+export function createHttpApp(deps: HttpDeps): Express {
+  const { config, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('etag', false);
+
+  app.use(requestId);
+  app.use((req, res, next) => {
+    res.on('finish', () => metrics.markHttp(req.method, routeLabel(req), res.statusCode));
+    next();
+  });
+  app.use(
+    morgan(':method :url :status :res[content-length] :response-time ms', {
+      stream: { write: (line: string) => logger.http(redactText(line.trim())) },
+      skip: (req) => req.url === '/health/live' || req.url === '/health/ready',
+    }),
+  );
+  app.use(helmet());
+  app.use(
+    cors({
+      origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'X-Timestamp', 'X-Signature'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
+      maxAge: 600,
+    }),
+  );
+
+  app.use(healthRoutes(deps.health));
+  app.get('/metrics', async (req, res) => {
+    if (config.metricsToken && !sameSecret(req.get('authorization') ?? '', `Bearer ${config.metricsToken}`)) {
+      throw new AppError('UNAUTHORIZED', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
+    }
+    const { contentType, body } = await metrics.render();
+    res.setHeader('Content-Type', contentType);
+    res.send(body);
+  });
+
+  const api = express.Router();
+  api.use(identifyApiKey(config.apiKeys));
+  api.use(httpRateLimit({ perMinute: config.rateLimits.httpPerMinute, counters: deps.counters, logger, onLimited: () => metrics.markRateLimited('http') }));
+  api.use(requireApiKey);
+  api.use(
+    express.json({
+      limit: config.maxPayloadBytes,
+      strict: false,
+      verify: (req, _res, buf) => {
+        (req as Request).rawBody = buf;
+      },
+    }),
+  );
+  api.use(verifySignature(deps.clock, deps.counters));
+  api.use(pushRoutes(deps.push));
+  api.use(roomRoutes(deps.presence, deps.rooms));
+  api.use(userRoutes(deps.presence, deps.disconnectUser));
+  api.use(statusRoutes(deps.status));
+  app.use('/api/v1', api);
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}

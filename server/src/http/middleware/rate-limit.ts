@@ -1,0 +1,55 @@
+import type { Request, RequestHandler } from 'express';
+import { rateLimit, type Store, type IncrementResponse, type Options } from 'express-rate-limit';
+import type { RateLimitStore } from '../../cluster/rate-limit-store';
+import { AppError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+
+/** express-rate-limit's Store on top of pushgate's own counters (memory or Redis, shared by the cluster). */
+class SharedStore implements Store {
+  private windowMs = 60_000;
+  readonly prefix = 'http:';
+
+  constructor(private readonly counters: RateLimitStore) {}
+
+  init(options: Options): void {
+    this.windowMs = options.windowMs;
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    const { count, resetAt } = await this.counters.hit(this.prefix + key, this.windowMs);
+    return { totalHits: count, resetTime: new Date(resetAt) };
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.counters.decrement(this.prefix + key);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.counters.reset(this.prefix + key);
+  }
+}
+
+/**
+ * RATE_LIMIT_HTTP requests per minute per API key, or per client address for requests without a
+ * valid key (so guessing keys is throttled too). Over it: 429 RATE_LIMIT_EXCEEDED with Retry-After.
+ * If the shared counter is unreachable the request passes: Redis being down must not stop pushes
+ * that can still be answered honestly.
+ */
+export function httpRateLimit(opts: { perMinute: number; counters: RateLimitStore; logger: Logger; onLimited?: () => void }): RequestHandler {
+  if (opts.perMinute === 0) return (_req, _res, next) => next();
+  return rateLimit({
+    windowMs: 60_000,
+    limit: opts.perMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    passOnStoreError: true,
+    store: new SharedStore(opts.counters),
+    keyGenerator: (req: Request) => (req.apiKey ? `key:${req.apiKey.name}` : `ip:${req.ip ?? 'unknown'}`),
+    validate: { keyGeneratorIpFallback: false },
+    handler: (_req, res, next, options) => {
+      opts.onLimited?.();
+      const retryAfter = Math.max(1, Math.ceil(Number(res.getHeader('Retry-After') ?? options.windowMs / 1000)));
+      next(new AppError('RATE_LIMIT_EXCEEDED', `More than ${opts.perMinute} requests per minute`, { retryAfter }));
+    },
+  });
+}

@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type ConnectionResult = 'accepted' | 'unauthorized' | 'expired' | 'rate_limited' | 'error';
+export type BackendOutcome = 'ok' | 'error' | 'timeout' | 'unavailable' | 'circuit_open';
+
+/**
+ * Every number pushgate exports, behind domain verbs. One Registry per node instance: several
+ * nodes can live in one process (tests) without "already registered" errors.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly connectedSockets: Gauge;
+  private readonly connectedUsers: Gauge;
+  private readonly rooms: Gauge;
+  private readonly connections: Counter<'result'>;
+  private readonly pushed: Counter;
+  private readonly delivered: Counter;
+  private readonly pushDuration: Histogram;
+  private readonly clientEvents: Counter<'event'>;
+  private readonly backendRequests: Counter<'outcome'>;
+  private readonly backendDuration: Histogram;
+  private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly redisUp: Gauge;
+  private readonly rateLimited: Counter<'kind'>;
+
+  constructor(nodeId: string, sample: { sockets: () => number; users: () => number; rooms: () => number; redisUp: () => number }) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: this.registry, prefix: 'pushgate_' });
+
+    this.connectedSockets = new Gauge({ name: 'pushgate_connected_sockets', help: 'Sockets connected to this node', registers, collect() { this.set(sample.sockets()); } });
+    this.connectedUsers = new Gauge({ name: 'pushgate_connected_users', help: 'Distinct users with a socket on this node', registers, collect() { this.set(sample.users()); } });
+    this.rooms = new Gauge({ name: 'pushgate_rooms', help: 'Rooms with at least one socket on this node', registers, collect() { this.set(sample.rooms()); } });
+    this.redisUp = new Gauge({ name: 'pushgate_redis_up', help: '1 when Redis is configured and reachable, 0 when unreachable, -1 when not configured', registers, collect() { this.set(sample.redisUp()); } });
+    this.connections = new Counter({ name: 'pushgate_connections_total', help: 'Socket.IO handshakes by result', labelNames: ['result'], registers });
+    this.pushed = new Counter({ name: 'pushgate_messages_pushed_total', help: 'Messages accepted by the push API on this node (duplicates excluded)', registers });
+    this.delivered = new Counter({ name: 'pushgate_messages_delivered_total', help: 'Sockets, cluster-wide, that messages accepted on this node were handed to', registers });
+    this.pushDuration = new Histogram({ name: 'pushgate_push_duration_seconds', help: 'Time to validate, admit and hand a push to the cluster', registers, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+    this.clientEvents = new Counter({ name: 'pushgate_client_events_total', help: 'Events received from clients, by kind (room, auth, forward)', labelNames: ['event'], registers });
+    this.backendRequests = new Counter({ name: 'pushgate_backend_requests_total', help: 'Requests to the backend by outcome', labelNames: ['outcome'], registers });
+    this.backendDuration = new Histogram({ name: 'pushgate_backend_duration_seconds', help: 'Backend request duration', registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+    this.httpRequests = new Counter({ name: 'pushgate_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers });
+    this.rateLimited = new Counter({ name: 'pushgate_rate_limited_total', help: 'Requests refused by a rate limit, by kind (http, connection, event)', labelNames: ['kind'], registers });
+    for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
+    for (const o of ['ok', 'error', 'timeout', 'unavailable', 'circuit_open'] as const) this.backendRequests.labels(o).inc(0);
+  }
+
+  markConnection(result: ConnectionResult): void {
+    this.connections.labels(result).inc();
+  }
+
+  markPush(recipients: number, seconds: number): void {
+    this.pushed.inc();
+    this.delivered.inc(recipients);
+    this.pushDuration.observe(seconds);
+  }
+
+  markClientEvent(kind: 'room' | 'auth' | 'forward'): void {
+    this.clientEvents.labels(kind).inc();
+  }
+
+  markBackend(outcome: BackendOutcome, seconds?: number): void {
+    this.backendRequests.labels(outcome).inc();
+    if (seconds !== undefined) this.backendDuration.observe(seconds);
+  }
+
+  markHttp(method: string, route: string, status: number): void {
+    this.httpRequests.labels(method, route, String(status)).inc();
+  }
+
+  markRateLimited(kind: 'http' | 'connection' | 'event'): void {
+    this.rateLimited.labels(kind).inc();
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

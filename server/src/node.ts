@@ -1,0 +1,327 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Config } from './config/config';
+import type { NodeStatus, StatusResponse } from './contracts/api';
+import { redisAdapter } from './cluster/adapter';
+import { MemoryNodeRegistry } from './cluster/memory-node-registry';
+import { MemoryPresenceStore } from './cluster/memory-presence-store';
+import { MemoryPushStore } from './cluster/memory-push-store';
+import { MemoryRateLimitStore } from './cluster/memory-rate-limit-store';
+import type { NodeRegistry } from './cluster/node-registry';
+import type { PresenceStore } from './cluster/presence-store';
+import type { PushStore } from './cluster/push-store';
+import type { RateLimitStore } from './cluster/rate-limit-store';
+import { createRedisConnections, type RedisConnections } from './cluster/redis';
+import { RedisNodeRegistry } from './cluster/redis-node-registry';
+import { RedisPresenceStore } from './cluster/redis-presence-store';
+import { RedisPushStore } from './cluster/redis-push-store';
+import { RedisRateLimitStore } from './cluster/redis-rate-limit-store';
+import { createHttpApp } from './http/app';
+import { systemClock, type Clock } from './lib/clock';
+import { createLogger, type Logger } from './lib/logger';
+import { readVersion } from './lib/version';
+import { Metrics } from './metrics/metrics';
+import { ClusterCommands } from './realtime/cluster-commands';
+import { ConnectionManager } from './realtime/connection-manager';
+import { attachGateway, createIoServer } from './realtime/io';
+import { RoomManager } from './realtime/room-manager';
+import { TokenVerifier } from './realtime/token-verifier';
+import type { PgServer } from './realtime/types';
+import { HttpBackendClient, type BackendClient } from './routing/backend-client';
+import type { CircuitBreakerOptions } from './routing/circuit-breaker';
+import { MessageRouter } from './routing/message-router';
+import { PushService } from './routing/push-service';
+
+export interface NodeOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Heartbeat period; a node is presumed dead after 3 missed beats. @default 5000 */
+  heartbeatMs?: number;
+  breaker?: CircuitBreakerOptions;
+  /** How long start() waits for Redis before serving not-ready. @default 5000 */
+  redisWaitMs?: number;
+}
+
+/** One pushgate node: everything wired once, here (the composition root), and nowhere else. */
+export class PushgateNode {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly http: HttpServer;
+  readonly io: PgServer;
+  readonly connections: ConnectionManager;
+  readonly presence: PresenceStore;
+  readonly router: MessageRouter;
+  readonly version = readVersion();
+  readonly startedAt: number;
+
+  private readonly clock: Clock;
+  private readonly redis: RedisConnections | null;
+  private readonly registry: NodeRegistry;
+  private readonly counters: RateLimitStore;
+  private readonly backend: BackendClient | null;
+  private readonly heartbeatMs: number;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  private timers: NodeJS.Timeout[] = [];
+  private draining = false;
+  private inflight = 0;
+  private redisWasDown = false;
+  private stopping: Promise<void> | null = null;
+
+  constructor(config: Config, private readonly opts: NodeOptions = {}) {
+    this.config = config;
+    this.clock = opts.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+    this.heartbeatMs = opts.heartbeatMs ?? 5000;
+    this.logger = opts.logger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
+    const { logger, clock } = this;
+
+    this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, logger, (up) => this.onRedisChange(up)) : null;
+    let push: PushStore;
+    if (this.redis) {
+      const data = this.redis.data;
+      this.presence = new RedisPresenceStore(data, config.redisPrefix);
+      push = new RedisPushStore(data, config.redisPrefix);
+      this.counters = new RedisRateLimitStore(data, config.redisPrefix);
+      this.registry = new RedisNodeRegistry(data, config.redisPrefix, this.presence);
+    } else {
+      const presence = new MemoryPresenceStore();
+      this.presence = presence;
+      push = new MemoryPushStore(presence, clock);
+      this.counters = new MemoryRateLimitStore(clock);
+      this.registry = new MemoryNodeRegistry(clock);
+    }
+
+    this.connections = new ConnectionManager({ nodeId: config.nodeId, presence: this.presence, clock, logger });
+    this.metrics = new Metrics(config.nodeId, {
+      sockets: () => this.connections.socketCount,
+      users: () => this.connections.userCount,
+      rooms: () => this.localRoomCount(),
+      redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
+    });
+
+    this.http = createServer();
+    this.io = createIoServer(this.http, {
+      corsOrigins: config.corsOrigins,
+      maxPayloadBytes: config.maxPayloadBytes,
+      adapter: this.redis ? redisAdapter(this.redis, config.redisPrefix, config.redisSharded) : undefined,
+    });
+
+    this.backend = config.backend.url ? new HttpBackendClient(config.backend.url, config.backend.secret, config.maxPayloadBytes) : null;
+    this.router = new MessageRouter(this.backend, { nodeId: config.nodeId, timeoutMs: config.backend.timeoutMs, clock, metrics: this.metrics, logger, breaker: opts.breaker });
+    const cluster = new ClusterCommands(this.io, this.redis !== null, logger);
+    const rooms = new RoomManager({ connections: this.connections, presence: this.presence, router: this.router, cluster, logger });
+    cluster.register({
+      'members:join': ({ userId, room }) => rooms.applyLocal(userId, room, true),
+      'members:leave': ({ userId, room }) => rooms.applyLocal(userId, room, false),
+      'users:disconnect': async ({ userId }) => {
+        const sockets = this.connections.socketsOf(userId);
+        for (const s of sockets) s.disconnect(true);
+        return sockets.length;
+      },
+    });
+    const verifier = new TokenVerifier(config.jwt);
+
+    attachGateway(this.io, {
+      nodeId: config.nodeId,
+      eventsPerSecond: config.rateLimits.eventsPerSecond,
+      connectionsPerMinute: config.rateLimits.connectionsPerMinute,
+      trustProxy: config.trustProxy !== false,
+      rateLimits: this.counters,
+      accepting: () => !this.draining,
+      connections: this.connections,
+      rooms,
+      router: this.router,
+      verifier,
+      clock,
+      metrics: this.metrics,
+      logger,
+      track: (work) => this.track(work),
+    });
+
+    const pushService = new PushService({
+      broadcaster: {
+        emit: (targetRooms, except, event, data, meta) => {
+          let op = this.io.to(targetRooms);
+          if (except.length > 0) op = op.except(except);
+          op.emit(event, data, meta);
+        },
+      },
+      store: push,
+      metrics: this.metrics,
+      clock,
+      logger,
+    });
+
+    const app = createHttpApp({
+      config,
+      clock,
+      logger,
+      metrics: this.metrics,
+      push: pushService,
+      presence: this.presence,
+      rooms,
+      disconnectUser: (userId) => cluster.run('users:disconnect', { userId }),
+      status: () => this.status(),
+      counters: this.counters,
+      health: {
+        nodeId: config.nodeId,
+        version: this.version,
+        startedAt: this.startedAt,
+        redis: () => this.redisState(),
+        draining: () => this.draining,
+        connections: () => this.connections.socketCount,
+      },
+    });
+    // Count HTTP requests in flight so a drain can wait for them.
+    this.http.on('request', (req, res) => {
+      this.inflight += 1;
+      res.once('close', () => (this.inflight -= 1));
+      app(req, res);
+    });
+  }
+
+  /** Connects Redis (bounded wait), starts heart-beating and listens. */
+  async start(): Promise<void> {
+    this.loopDelay.enable();
+    if (this.redis) {
+      const up = await this.redis.connect(this.opts.redisWaitMs ?? 5000);
+      if (!up) {
+        this.redisWasDown = true;
+        this.logger.warn('redis is not reachable yet: serving, not ready, retrying in the background');
+      }
+    }
+    await this.beat();
+    const every = (ms: number, fn: () => Promise<unknown>) => {
+      const t = setInterval(() => void fn().catch((err: Error) => this.logger.warn('periodic task failed', { error: err.message })), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.heartbeatMs, () => this.beat());
+    every(this.heartbeatMs * 2, async () => {
+      const reaped = await this.registry.reap();
+      if (reaped.length) this.logger.warn('removed the presence of nodes that stopped heart-beating', { nodes: reaped });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.config.port, this.config.host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Graceful drain, bounded by SHUTDOWN_TIMEOUT_MS: refuse new work, tell clients, let in-flight
+   * requests and handlers finish, disconnect sockets (their presence goes with them), leave the
+   * registry, close Redis. Past the deadline everything is closed regardless.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  private async drain(): Promise<void> {
+    const deadline = this.clock.now() + this.config.shutdownTimeoutMs;
+    this.draining = true;
+    this.logger.info('draining', { connections: this.connections.socketCount, inflight: this.inflight });
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.http.close();
+    this.io.local.emit('server:draining', { nodeId: this.config.nodeId, reconnectInMs: 0 });
+    while (this.inflight > 0 && this.clock.now() < deadline - 500) await new Promise((r) => setTimeout(r, 20));
+    const sockets = this.connections.all();
+    for (const s of sockets) s.disconnect(true);
+    await Promise.race([
+      Promise.all(sockets.map((s) => this.connections.remove(s))),
+      new Promise((r) => setTimeout(r, Math.max(0, deadline - this.clock.now() - 200))),
+    ]);
+    await this.registry.remove(this.config.nodeId).catch(() => undefined);
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    this.http.closeAllConnections();
+    await this.backend?.close().catch(() => undefined);
+    await this.redis?.close();
+    this.loopDelay.disable();
+    this.logger.info('drained');
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inflight += 1;
+    return work.finally(() => (this.inflight -= 1));
+  }
+
+  private redisState(): 'up' | 'down' | 'none' {
+    if (!this.redis) return 'none';
+    return this.redis.isUp() ? 'up' : 'down';
+  }
+
+  /** After an outage Redis may have lost everything (no persistence): publish this node's state again. */
+  private onRedisChange(up: boolean): void {
+    if (!up) {
+      this.redisWasDown = true;
+      return;
+    }
+    if (!this.redisWasDown || this.draining) return;
+    this.redisWasDown = false;
+    void this.beat()
+      .then(() => this.connections.resync())
+      .then((n) => this.logger.info('redis back: presence re-published', { sockets: n }))
+      .catch((err: Error) => {
+        this.redisWasDown = true;
+        this.logger.warn('presence resync failed', { error: err.message });
+      });
+  }
+
+  private localRoomCount(): number {
+    // The adapter's room map also holds each socket's own id room and each user's personal room.
+    return Math.max(0, this.io.of('/').adapter.rooms.size - this.connections.socketCount - this.connections.userCount);
+  }
+
+  private nodeStatus(): NodeStatus {
+    return {
+      id: this.config.nodeId,
+      version: this.version,
+      connections: this.connections.socketCount,
+      users: this.connections.userCount,
+      rooms: this.localRoomCount(),
+      startedAt: this.startedAt,
+      lastSeen: this.clock.now(),
+      memoryRss: process.memoryUsage.rss(),
+      eventLoopLagMs: Math.round((this.loopDelay.mean / 1e6) * 100) / 100 || 0,
+      redis: this.redisState(),
+      ready: !this.draining && this.redisState() !== 'down',
+    };
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.registry.heartbeat(this.nodeStatus(), this.heartbeatMs * 3);
+    } catch (err) {
+      this.logger.debug('heartbeat failed', { error: (err as Error).message });
+    }
+    this.loopDelay.reset();
+  }
+
+  async status(): Promise<StatusResponse> {
+    const [nodes, totals] = await Promise.all([this.registry.list(), this.presence.totals()]);
+    const alive = nodes.filter((n) => n.alive);
+    return {
+      version: this.version,
+      nodes: nodes.sort((a, b) => (a.id < b.id ? -1 : 1)),
+      totals: { nodes: alive.length, connections: totals.sockets, users: totals.users, rooms: totals.rooms },
+    };
+  }
+}

@@ -1,0 +1,135 @@
+import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+import type { PresenceStore } from '../cluster/presence-store';
+import type { Clock } from '../lib/clock';
+import type { Logger } from '../lib/logger';
+import { userRoom, type PgSocket } from './types';
+
+/** setTimeout's ceiling (~24.8 days); longer expiries are re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Tracked {
+  socket: PgSocket;
+  /** Resolves once the socket is in the presence store: room writes wait for it. */
+  registered: Promise<void>;
+  expiryTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * This node's sockets, and only this node's (the Hub of Centrifuge's design). Keeps the presence
+ * store in step with them, enforces token expiry, and can re-publish everything after Redis lost it.
+ */
+export class ConnectionManager {
+  private readonly sockets = new Map<SocketId, Tracked>();
+  private readonly users = new Map<UserId, Set<SocketId>>();
+
+  constructor(
+    private readonly deps: { nodeId: NodeId; presence: PresenceStore; clock: Clock; logger: Logger },
+  ) {}
+
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  add(socket: PgSocket): void {
+    const { userId, connectedAt } = socket.data;
+    void socket.join(userRoom(userId));
+    const registered = this.deps.presence
+      .addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt })
+      .catch((err: Error) => {
+        // Redis is down: the socket still works locally; resync() publishes it once Redis is back.
+        this.deps.logger.warn('presence: could not register socket', { socketId: socket.id, error: err.message });
+      });
+    this.sockets.set(socket.id, { socket, registered, expiryTimer: null });
+    let set = this.users.get(userId);
+    if (!set) this.users.set(userId, (set = new Set()));
+    set.add(socket.id);
+    this.armExpiry(socket.id);
+  }
+
+  async remove(socket: PgSocket): Promise<void> {
+    const tracked = this.sockets.get(socket.id);
+    if (!tracked) return;
+    if (tracked.expiryTimer) clearTimeout(tracked.expiryTimer);
+    this.sockets.delete(socket.id);
+    const set = this.users.get(socket.data.userId);
+    set?.delete(socket.id);
+    if (set?.size === 0) this.users.delete(socket.data.userId);
+    await tracked.registered;
+    await this.deps.presence.removeSocket(socket.id).catch((err: Error) => {
+      this.deps.logger.warn('presence: could not remove socket', { socketId: socket.id, error: err.message });
+    });
+  }
+
+  get(socketId: SocketId): PgSocket | undefined {
+    return this.sockets.get(socketId)?.socket;
+  }
+
+  /** Waits until the socket's presence entry is written (a room write before it would be lost). */
+  registered(socketId: SocketId): Promise<void> {
+    return this.sockets.get(socketId)?.registered ?? Promise.resolve();
+  }
+
+  socketsOf(userId: UserId): PgSocket[] {
+    const ids = this.users.get(userId);
+    if (!ids) return [];
+    return [...ids].map((id) => this.sockets.get(id)!.socket);
+  }
+
+  all(): PgSocket[] {
+    return [...this.sockets.values()].map((t) => t.socket);
+  }
+
+  /** A refreshed token moves the expiry. */
+  refreshExpiry(socket: PgSocket, tokenExp: number | null): void {
+    socket.data.tokenExp = tokenExp;
+    this.armExpiry(socket.id);
+  }
+
+  /**
+   * Writes every local socket and its rooms to the presence store again: after Redis restarted
+   * empty, or after writes failed during an outage. All writes are idempotent.
+   */
+  async resync(): Promise<number> {
+    let n = 0;
+    for (const { socket } of this.sockets.values()) {
+      if (!socket.connected) continue;
+      const { userId, connectedAt } = socket.data;
+      await this.deps.presence.addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt });
+      for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(socket.id, room);
+      n += 1;
+    }
+    return n;
+  }
+
+  private armExpiry(socketId: SocketId): void {
+    const tracked = this.sockets.get(socketId);
+    if (!tracked) return;
+    if (tracked.expiryTimer) clearTimeout(tracked.expiryTimer);
+    tracked.expiryTimer = null;
+    const exp = tracked.socket.data.tokenExp;
+    if (exp === null) return;
+    const delay = exp - this.deps.clock.now();
+    if (delay <= 0) {
+      tracked.socket.disconnect(true);
+      return;
+    }
+    tracked.expiryTimer = setTimeout(() => {
+      if (this.deps.clock.now() >= (tracked.socket.data.tokenExp ?? Infinity)) {
+        this.deps.logger.info('token expired: disconnecting socket', { socketId, userId: tracked.socket.data.userId });
+        tracked.socket.disconnect(true);
+      } else {
+        this.armExpiry(socketId);
+      }
+    }, Math.min(delay, MAX_TIMER_MS));
+    tracked.expiryTimer.unref();
+  }
+}
+
+/** Rooms the presence store tracks: not the socket's own id room, not the personal user room. */
+export function isSharedRoom(room: Room, socket: PgSocket): boolean {
+  return room !== socket.id && room !== userRoom(socket.data.userId);
+}

@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RateLimitStore } from '../cluster/rate-limit-store';
+import type { HandshakeErrorCode } from '../contracts/error-codes';
+import type { Clock } from '../lib/clock';
+import { AppError, isAppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
+import type { TokenVerifier } from './token-verifier';
+import type { PgSocket } from './types';
+
+export interface HandshakeDeps {
+  verifier: TokenVerifier;
+  rateLimits: RateLimitStore;
+  connectionsPerMinute: number;
+  trustProxy: boolean;
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  /** false while draining: new connections are refused so clients go to another node. */
+  accepting: () => boolean;
+}
+
+/** The contract's refusal shape: `err.message` is the code, and so is `err.data.code`. */
+function refusal(code: HandshakeErrorCode, message: string): Error {
+  return Object.assign(new Error(code), { data: { code, message } });
+}
+
+function bearer(headers: IncomingHttpHeaders): string | undefined {
+  const h = headers.authorization;
+  return typeof h === 'string' && /^bearer\s+/i.test(h) ? h.replace(/^bearer\s+/i, '').trim() : undefined;
+}
+
+export function clientAddress(socket: PgSocket, trustProxy: boolean): string {
+  if (trustProxy) {
+    const fwd = socket.handshake.headers['x-forwarded-for'];
+    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return socket.handshake.address;
+}
+
+/** Socket.IO middleware: connection rate limit per address (cluster-wide), then the JWT. */
+export function handshakeAuth(deps: HandshakeDeps) {
+  return async (socket: PgSocket, next: (err?: Error) => void): Promise<void> => {
+    if (!deps.accepting()) {
+      deps.metrics.markConnection('rate_limited');
+      return next(refusal('RATE_LIMITED', 'This node is shutting down; reconnect'));
+    }
+    if (deps.connectionsPerMinute > 0) {
+      const key = `conn:${clientAddress(socket, deps.trustProxy)}`;
+      try {
+        const { count } = await deps.rateLimits.hit(key, 60_000);
+        if (count > deps.connectionsPerMinute) {
+          deps.metrics.markConnection('rate_limited');
+          deps.metrics.markRateLimited('connection');
+          return next(refusal('RATE_LIMITED', 'Too many connections from this address; retry later'));
+        }
+      } catch (err) {
+        // The shared counter is unreachable (Redis down): let the connection through rather than lock everyone out.
+        deps.logger.warn('connection rate limit unavailable', { error: (err as Error).message });
+      }
+    }
+    const { auth, query, headers } = socket.handshake;
+    const token = (auth && typeof auth === 'object' ? (auth as Record<string, unknown>).token : undefined) ?? bearer(headers) ?? query.token;
+    try {
+      const verified = deps.verifier.verify(token);
+      socket.data = {
+        userId: verified.userId,
+        roomPatterns: verified.roomPatterns,
+        tokenExp: verified.expiresAt,
+        connectedAt: deps.clock.now(),
+      };
+      deps.metrics.markConnection('accepted');
+      next();
+    } catch (err) {
+      const code = isAppError(err) && err.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHORIZED';
+      deps.metrics.markConnection(code === 'TOKEN_EXPIRED' ? 'expired' : 'unauthorized');
+      next(refusal(code, err instanceof AppError ? err.message : 'The token is invalid'));
+    }
+  };
+}

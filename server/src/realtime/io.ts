@@ -1,0 +1,118 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server, type ServerOptions } from 'socket.io';
+import { RESERVED_CLIENT_EVENTS } from '../contracts/socket-events';
+import type { Clock } from '../lib/clock';
+import { AppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
+import type { MessageRouter } from '../routing/message-router';
+import type { ConnectionManager } from './connection-manager';
+import { EventRateLimiter } from './event-rate-limiter';
+import { splitArgs, withAck } from './handlers/with-ack';
+import { handshakeAuth, type HandshakeDeps } from './handshake-auth';
+import type { RoomManager } from './room-manager';
+import type { TokenVerifier } from './token-verifier';
+import type { PgServer, PgSocket } from './types';
+
+export interface IoOptions {
+  corsOrigins: '*' | string[];
+  maxPayloadBytes: number;
+  adapter?: ServerOptions['adapter'];
+}
+
+/** The Socket.IO server with pushgate's transport settings; handlers are attached by attachGateway. */
+export function createIoServer(http: HttpServer, opts: IoOptions): PgServer {
+  return new Server(http, {
+    path: '/socket.io',
+    serveClient: false,
+    maxHttpBufferSize: opts.maxPayloadBytes,
+    cors: { origin: opts.corsOrigins === '*' ? true : opts.corsOrigins, credentials: opts.corsOrigins !== '*' },
+    ...(opts.adapter ? { adapter: opts.adapter } : {}),
+  });
+}
+
+export interface GatewayDeps extends HandshakeDeps {
+  nodeId: string;
+  eventsPerSecond: number;
+  connections: ConnectionManager;
+  rooms: RoomManager;
+  router: MessageRouter;
+  verifier: TokenVerifier;
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  /** Counts a handler in flight, so a graceful drain can wait for it. */
+  track<T>(work: Promise<T>): Promise<T>;
+}
+
+const EVENT_NAME = /^[^\s\p{Cc}]{1,100}$/u;
+
+/** Handshake, per-connection set-up and every client → server event. */
+export function attachGateway(io: PgServer, deps: GatewayDeps): void {
+  const { connections, rooms, router, verifier, clock, metrics, logger } = deps;
+  io.use(handshakeAuth(deps));
+
+  io.on('connection', (socket: PgSocket) => {
+    connections.add(socket);
+    const limiter = new EventRateLimiter(deps.eventsPerSecond);
+    const ctx = { socketId: socket.id, userId: socket.data.userId };
+
+    // One middleware sees every incoming event: rate limit first, then either the built-in
+    // handlers (next) or the MessageRouter for any other name.
+    socket.use((packet, next) => {
+      const [event, ...args] = packet as [unknown, ...unknown[]];
+      const { payload, ack } = splitArgs(args);
+      if (!limiter.allow(clock.now())) {
+        metrics.markRateLimited('event');
+        void withAck(logger, ctx, ack, () => Promise.reject(new AppError('RATE_LIMITED', `More than ${deps.eventsPerSecond} events per second`)));
+        return;
+      }
+      if (typeof event === 'string' && (RESERVED_CLIENT_EVENTS as readonly string[]).includes(event)) return next();
+      metrics.markClientEvent('forward');
+      void deps.track(
+        withAck(logger, { ...ctx, event }, ack, async () => {
+          if (typeof event !== 'string' || !EVENT_NAME.test(event)) throw new AppError('BAD_REQUEST', 'event names are 1-100 characters without whitespace');
+          return router.forward({ event, data: payload, userId: socket.data.userId, socketId: socket.id });
+        }),
+      );
+    });
+
+    socket.on('room:join', (...args: unknown[]) => {
+      metrics.markClientEvent('room');
+      const { payload, ack } = splitArgs(args);
+      void deps.track(withAck(logger, { ...ctx, event: 'room:join' }, ack, async () => ({ room: await rooms.join(socket, field(payload, 'room')) })));
+    });
+
+    socket.on('room:leave', (...args: unknown[]) => {
+      metrics.markClientEvent('room');
+      const { payload, ack } = splitArgs(args);
+      void deps.track(withAck(logger, { ...ctx, event: 'room:leave' }, ack, async () => ({ room: await rooms.leave(socket, field(payload, 'room')) })));
+    });
+
+    socket.on('auth:refresh', (...args: unknown[]) => {
+      metrics.markClientEvent('auth');
+      const { payload, ack } = splitArgs(args);
+      void withAck(logger, { ...ctx, event: 'auth:refresh' }, ack, async () => {
+        const verified = verifier.verify(field(payload, 'token'));
+        if (verified.userId !== socket.data.userId) throw new AppError('FORBIDDEN', 'The new token is for another user');
+        socket.data.roomPatterns = verified.roomPatterns;
+        connections.refreshExpiry(socket, verified.expiresAt);
+        return { exp: verified.expiresAt };
+      });
+    });
+
+    socket.on('disconnect', () => {
+      void connections.remove(socket);
+    });
+
+    socket.emit('welcome', { socketId: socket.id, userId: socket.data.userId, nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id), serverTime: clock.now() });
+  });
+}
+
+/** Reads one field of an object payload; anything else is a BAD_REQUEST. */
+function field(payload: unknown, name: string): unknown {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new AppError('BAD_REQUEST', `payload must be an object with "${name}"`, { details: [{ field: name, message: 'required' }] });
+  }
+  return (payload as Record<string, unknown>)[name];
+}
