@@ -1,0 +1,81 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { ConfigError, loadConfig } from '../../server/src/config/config';
+
+const STRONG = 'a-very-long-production-secret-0123456789';
+const PROD_KEY = 'k_prod_0123456789abcdefghijklmnop';
+
+describe('loadConfig', () => {
+  it('starts with no variables at all: development, generated secret and admin key, wildcard CORS', () => {
+    const c = loadConfig({});
+    expect(c.env).toBe('development');
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.redisUrl).toBeNull();
+    expect(c.generatedJwtSecret).toEqual(expect.any(String));
+    expect(c.generatedApiKey).toMatch(/^pk_dev_/);
+    expect(c.apiKeys).toHaveLength(1);
+    expect([...c.apiKeys[0]!.scopes]).toEqual(['admin']);
+    expect(c.corsOrigins).toBe('*');
+    expect(c.maxPayloadBytes).toBe(1048576);
+    expect(c.backend.timeoutMs).toBe(5000);
+    expect(c.shutdownTimeoutMs).toBe(10000);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    [{}, 'JWT_SECRET'],
+    [{ JWT_SECRET: 'changeme' }, 'JWT_SECRET'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ JWT_SECRET: STRONG }, 'API_KEYS'],
+    [{ JWT_SECRET: STRONG, API_KEYS: 'ops:changeme-please-0123456789abc:admin' }, 'API_KEYS'],
+    [{ JWT_SECRET: STRONG, API_KEYS: `ops:${PROD_KEY}:admin`, BACKEND_URL: 'http://backend:8080' }, 'BACKEND_SECRET'],
+    [{ JWT_SECRETS: 'k1:your-secret-here-0123456789012345' }, 'JWT_SECRETS'],
+  ])('production refuses missing or placeholder secrets (%o names %s)', (env, variable) => {
+    expect(() => loadConfig({ NODE_ENV: 'production', ...env })).toThrow(ConfigError);
+    expect(() => loadConfig({ NODE_ENV: 'production', ...env })).toThrow(new RegExp(variable));
+  });
+
+  it('production accepts real secrets and allows no CORS origin by default', () => {
+    const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG, API_KEYS: `ops:${PROD_KEY}:admin` });
+    expect(c.generatedJwtSecret).toBeNull();
+    expect(c.generatedApiKey).toBeNull();
+    expect(c.corsOrigins).toEqual([]);
+  });
+
+  it('parses API_KEYS scopes and the signed flag', () => {
+    const c = loadConfig({ API_KEYS: 'billing:k_9f:push+signed,ops:k_77:admin,ro:k:with:colons:read' });
+    expect(c.apiKeys.map((k) => [k.name, k.key, [...k.scopes].sort(), k.mustSign])).toEqual([
+      ['billing', 'k_9f', ['push'], true],
+      ['ops', 'k_77', ['admin'], false],
+      ['ro', 'k:with:colons', ['read'], false],
+    ]);
+  });
+
+  it.each([
+    [{ API_KEYS: 'nocolons' }, /API_KEYS/],
+    [{ API_KEYS: 'a:b:fly' }, /unknown scope "fly"/],
+    [{ PORT: 'abc' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ BACKEND_URL: 'ftp://x' }, /BACKEND_URL/],
+    [{ JWT_SECRETS: 'nokid' }, /JWT_SECRETS/],
+    [{ JWT_PUBLIC_KEY: 'not a pem' }, /JWT_PUBLIC_KEY/],
+    [{ JWT_PUBLIC_KEY: '@/does/not/exist.pem' }, /JWT_PUBLIC_KEY/],
+  ])('rejects malformed values with a message naming the variable (%o)', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('reads JWT_SECRETS with kids and a PEM public key', () => {
+    const c = loadConfig({ JWT_SECRETS: 'k1:one,k2:two' });
+    expect(c.jwt.kind === 'hmac' && c.jwt.keys.map((k) => k.kid)).toEqual(['k1', 'k2']);
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const p = loadConfig({ JWT_PUBLIC_KEY: pem });
+    expect(p.jwt.kind === 'public' && p.jwt.algorithms).toEqual(['ES256']);
+  });
+
+  it('CORS_ORIGINS is a comma-separated allowlist; 0 disables rate limits', () => {
+    const c = loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example', RATE_LIMIT_HTTP: '0' });
+    expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(c.rateLimits.httpPerMinute).toBe(0);
+  });
+});
