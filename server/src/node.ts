@@ -1,4 +1,4 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config/config';
@@ -101,7 +101,14 @@ export class PushgateNode {
       redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
     });
 
-    this.http = createServer();
+    // The request listener must exist before Socket.IO attaches: engine.io wraps the listeners it
+    // finds, so /socket.io requests never reach Express. The app itself is built further down.
+    let app: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+    this.http = createServer((req, res) => {
+      this.inflight += 1;
+      res.once('close', () => (this.inflight -= 1));
+      app!(req, res);
+    });
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
@@ -154,7 +161,7 @@ export class PushgateNode {
       logger,
     });
 
-    const app = createHttpApp({
+    app = createHttpApp({
       config,
       clock,
       logger,
@@ -173,12 +180,6 @@ export class PushgateNode {
         draining: () => this.draining,
         connections: () => this.connections.socketCount,
       },
-    });
-    // Count HTTP requests in flight so a drain can wait for them.
-    this.http.on('request', (req, res) => {
-      this.inflight += 1;
-      res.once('close', () => (this.inflight -= 1));
-      app(req, res);
     });
   }
 
