@@ -36,7 +36,7 @@ import { PushService } from './routing/push-service';
 export interface NodeOptions {
   logger?: Logger;
   clock?: Clock;
-  /** Heartbeat period; a node is presumed dead after 3 missed beats. @default 5000 */
+  /** Overrides HEARTBEAT_MS (tests). */
   heartbeatMs?: number;
   breaker?: CircuitBreakerOptions;
   /** How long start() waits for Redis before serving not-ready. @default 5000 */
@@ -73,7 +73,7 @@ export class PushgateNode {
     this.config = config;
     this.clock = opts.clock ?? systemClock;
     this.startedAt = this.clock.now();
-    this.heartbeatMs = opts.heartbeatMs ?? 5000;
+    this.heartbeatMs = opts.heartbeatMs ?? config.heartbeatMs;
     this.logger = opts.logger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
     const { logger, clock } = this;
 

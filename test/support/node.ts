@@ -107,13 +107,13 @@ export function emitAck<T = { ok: boolean; data?: unknown; error?: { code: strin
 }
 
 /** Polls until `check` returns a truthy value (for state that has no event to await). */
-export async function eventually<T>(check: () => Promise<T> | T, ms = 10000, every = 25): Promise<T> {
+export async function eventually<T>(check: () => Promise<T> | T, ms = 10000, every = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as NonNullable<T>;
     } catch (err) {
       last = err;
     }

@@ -39,6 +39,8 @@ export interface Config {
   maxPayloadBytes: number;
   metricsToken: string | null;
   shutdownTimeoutMs: number;
+  /** Node heartbeat period; a node missing 3 beats is presumed dead and its presence removed. @default 5000 */
+  heartbeatMs: number;
   rateLimits: { httpPerMinute: number; connectionsPerMinute: number; eventsPerSecond: number };
   logLevel: string;
   /** Express `trust proxy` (set it behind a load balancer so rate limits see client addresses). @default false */
@@ -79,6 +81,7 @@ const envSchema = z.object({
   MAX_PAYLOAD_BYTES: int(1048576, 1024),
   METRICS_TOKEN: optional,
   SHUTDOWN_TIMEOUT_MS: int(10000, 100),
+  HEARTBEAT_MS: int(5000, 100),
   RATE_LIMIT_HTTP: int(1200),
   RATE_LIMIT_CONNECTIONS: int(120),
   RATE_LIMIT_EVENTS: int(50),
@@ -208,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
     metricsToken: e.METRICS_TOKEN ?? null,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    heartbeatMs: e.HEARTBEAT_MS,
     rateLimits: {
       httpPerMinute: e.RATE_LIMIT_HTTP,
       connectionsPerMinute: e.RATE_LIMIT_CONNECTIONS,
