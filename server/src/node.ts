@@ -20,14 +20,19 @@ import { RedisRateLimitStore } from './cluster/redis-rate-limit-store';
 import { createHttpApp } from './http/app';
 import { systemClock, type Clock } from './lib/clock';
 import { createLogger, type Logger } from './lib/logger';
+import { LogBuffer, type LogLine } from './lib/log-buffer';
 import { readVersion } from './lib/version';
 import { Metrics } from './metrics/metrics';
+import { MetricsHistory } from './metrics/metrics-history';
 import { ClusterCommands } from './realtime/cluster-commands';
 import { ConnectionManager } from './realtime/connection-manager';
 import { attachGateway, createIoServer } from './realtime/io';
 import { RoomManager } from './realtime/room-manager';
 import { TokenVerifier } from './realtime/token-verifier';
+import { clientAddress } from './realtime/handshake-auth';
 import type { PgServer } from './realtime/types';
+import type { MetricsSample } from './contracts/api';
+import type { LiveSocket } from './contracts/socket-events';
 import { HttpBackendClient, type BackendClient } from './routing/backend-client';
 import type { CircuitBreakerOptions } from './routing/circuit-breaker';
 import { MessageRouter } from './routing/message-router';
@@ -55,6 +60,9 @@ export class PushgateNode {
   readonly router: MessageRouter;
   readonly version = readVersion();
   readonly startedAt: number;
+  /** This node's recent log lines and metric samples, for the dashboard. */
+  readonly logBuffer = new LogBuffer();
+  readonly history: MetricsHistory;
 
   private readonly clock: Clock;
   private readonly redis: RedisConnections | null;
@@ -75,6 +83,7 @@ export class PushgateNode {
     this.startedAt = this.clock.now();
     this.heartbeatMs = opts.heartbeatMs ?? config.heartbeatMs;
     this.logger = opts.logger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
+    this.logger.add(this.logBuffer);
     const { logger, clock } = this;
 
     this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, logger, (up) => this.onRedisChange(up)) : null;
@@ -100,6 +109,7 @@ export class PushgateNode {
       rooms: () => this.localRoomCount(),
       redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
     });
+    this.history = new MetricsHistory(this.metrics);
 
     // The request listener must exist before Socket.IO attaches: engine.io wraps the listeners it
     // finds, so /socket.io requests never reach Express. The app itself is built further down.
@@ -127,6 +137,9 @@ export class PushgateNode {
         for (const s of sockets) s.disconnect(true);
         return sockets.length;
       },
+      'admin:sockets': async (q) => this.liveSockets(q),
+      'admin:history': async () => ({ nodeId: config.nodeId, samples: this.history.list() }),
+      'admin:logs': async (q) => this.logBuffer.recent({ limit: Math.min(1000, q.limit), minLevel: q.minLevel }),
     });
     const verifier = new TokenVerifier(config.jwt);
 
@@ -172,6 +185,15 @@ export class PushgateNode {
       disconnectUser: (userId) => cluster.run('users:disconnect', { userId }),
       status: () => this.status(),
       counters: this.counters,
+      admin: {
+        status: () => this.status(),
+        history: async () => (await cluster.collect('admin:history', {})) as { nodeId: string; samples: MetricsSample[] }[],
+        sockets: async (q) => (await cluster.collect('admin:sockets', q)).flat(),
+        logs: async (q) => {
+          const all = (await cluster.collect('admin:logs', q)).flat() as LogLine[];
+          return all.sort((x, y) => (x.ts < y.ts ? 1 : x.ts > y.ts ? -1 : 0)).slice(0, q.limit);
+        },
+      },
       health: {
         nodeId: config.nodeId,
         version: this.version,
@@ -194,6 +216,7 @@ export class PushgateNode {
       }
     }
     await this.beat();
+    this.history.start();
     const every = (ms: number, fn: () => Promise<unknown>) => {
       const t = setInterval(() => void fn().catch((err: Error) => this.logger.warn('periodic task failed', { error: err.message })), ms);
       t.unref();
@@ -256,6 +279,7 @@ export class PushgateNode {
     await this.backend?.close().catch(() => undefined);
     await this.redis?.close();
     this.loopDelay.disable();
+    this.history.stop();
     this.logger.info('drained');
   }
 
@@ -284,6 +308,19 @@ export class PushgateNode {
         this.redisWasDown = true;
         this.logger.warn('presence resync failed', { error: err.message });
       });
+  }
+
+  private liveSockets(q: { userId?: string; socketId?: string }): LiveSocket[] {
+    const picked = q.socketId ? [this.connections.get(q.socketId)].filter((s) => s !== undefined) : q.userId ? this.connections.socketsOf(q.userId) : [];
+    return picked.map((s) => ({
+      id: s.id,
+      userId: s.data.userId,
+      nodeId: this.config.nodeId,
+      connectedAt: s.data.connectedAt,
+      rooms: [...s.rooms].filter((r) => r !== s.id),
+      transport: s.conn.transport.name,
+      address: clientAddress(s, this.config.trustProxy !== false),
+    }));
   }
 
   private localRoomCount(): number {

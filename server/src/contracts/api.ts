@@ -122,3 +122,21 @@ export interface Envelope<T> {
   error?: ErrorBody;
   meta: { requestId: string; timestamp: string };
 }
+
+/** One point of the dashboard's charts (per node, every 2 s). Rates are per second over the interval. */
+export interface MetricsSample {
+  t: number;
+  sockets: number;
+  users: number;
+  rooms: number;
+  pushedPerSec: number;
+  deliveredPerSec: number;
+  clientEventsPerSec: number;
+  backendErrorsPerSec: number;
+  /** null when no push was made in the interval. */
+  pushP50Ms: number | null;
+  pushP99Ms: number | null;
+  rssBytes: number;
+  heapUsedBytes: number;
+  eventLoopLagMs: number;
+}

@@ -51,11 +51,25 @@ export interface ServerToClientEvents {
   [pushedEvent: string]: (...args: any[]) => void;
 }
 
-/** Commands nodes send each other (serverSideEmit); each is answered with a count. */
+/** A live socket as its own node sees it (the dashboard's Connections page). */
+export interface LiveSocket {
+  id: SocketId;
+  userId: UserId;
+  nodeId: NodeId;
+  connectedAt: number;
+  rooms: Room[];
+  transport: string;
+  address: string;
+}
+
+/** Commands nodes send each other (serverSideEmitWithAck); every node answers each one. */
 export interface InterServerEvents {
   'members:join': (req: { userId: UserId; room: Room }, ack: (sockets: number) => void) => void;
   'members:leave': (req: { userId: UserId; room: Room }, ack: (sockets: number) => void) => void;
   'users:disconnect': (req: { userId: UserId }, ack: (sockets: number) => void) => void;
+  'admin:sockets': (req: { userId?: UserId; socketId?: SocketId }, ack: (sockets: LiveSocket[]) => void) => void;
+  'admin:history': (req: Record<string, never>, ack: (h: { nodeId: NodeId; samples: unknown[] }) => void) => void;
+  'admin:logs': (req: { limit: number; minLevel?: string }, ack: (lines: unknown[]) => void) => void;
 }
 
 /** Verified token claims kept on each socket. */

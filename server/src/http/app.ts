@@ -19,6 +19,8 @@ import { errorHandler, notFound } from './middleware/errors';
 import { httpRateLimit } from './middleware/rate-limit';
 import { requestId } from './middleware/request-id';
 import { verifySignature } from './middleware/signature';
+import { sessionAsApiKey } from './middleware/session';
+import { adminRoutes, adminSessionRoutes, type AdminSources } from './routes/admin';
 import { pushRoutes } from './routes/v1/push';
 import { roomRoutes } from './routes/v1/rooms';
 import { statusRoutes } from './routes/v1/status';
@@ -36,6 +38,7 @@ export interface HttpDeps {
   status: () => Promise<StatusResponse>;
   counters: RateLimitStore;
   health: HealthSource;
+  admin: AdminSources;
 }
 
 /** Route pattern for metrics labels: never the raw path (room names would explode the label set). */
@@ -56,9 +59,11 @@ export function createHttpApp(deps: HttpDeps): Express {
     res.on('finish', () => metrics.markHttp(req.method, routeLabel(req), res.statusCode));
     next();
   });
+  // Access log at level `http` (LOG_LEVEL=http shows it); the URL is redacted (?token=…) before winston sees it.
+  morgan.token('request-id', (req) => (req as Request).requestId ?? '-');
   app.use(
-    morgan(':method :url :status :res[content-length] :response-time ms', {
-      stream: { write: (line: string) => logger.http(redactText(line.trim())) },
+    morgan(':request-id :method :url :status :res[content-length] :response-time ms', {
+      stream: { write: (line: string) => logger.http(redactText(line.trim()), { source: 'access' }) },
       skip: (req) => req.url === '/health/live' || req.url === '/health/ready',
     }),
   );
@@ -82,8 +87,12 @@ export function createHttpApp(deps: HttpDeps): Express {
     res.send(body);
   });
 
+  // Dashboard sign-in needs no API key (it is how one gets a session); it has its own brute-force limit.
+  app.use('/api/v1/admin/session', adminSessionRoutes({ apiKeys: config.apiKeys, clock: deps.clock, counters: deps.counters, secureCookies: config.env === 'production' }));
+
   const api = express.Router();
   api.use(identifyApiKey(config.apiKeys));
+  api.use(sessionAsApiKey(config.apiKeys, deps.clock));
   api.use(httpRateLimit({ perMinute: config.rateLimits.httpPerMinute, counters: deps.counters, logger, onLimited: () => metrics.markRateLimited('http') }));
   api.use(requireApiKey);
   api.use(
@@ -100,6 +109,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   api.use(roomRoutes(deps.presence, deps.rooms));
   api.use(userRoutes(deps.presence, deps.disconnectUser));
   api.use(statusRoutes(deps.status));
+  api.use(adminRoutes(deps.admin));
   app.use('/api/v1', api);
 
   app.use(notFound);

@@ -8,6 +8,8 @@ declare global {
       apiKey?: ApiKey;
       /** Exact bytes of a JSON body: signatures are computed over them, not over a re-serialisation. */
       rawBody?: Buffer;
+      /** true when req.apiKey comes from a dashboard session cookie rather than a header. */
+      viaSession?: boolean;
     }
   }
 }

@@ -72,6 +72,34 @@ export class Metrics {
     this.rateLimited.labels(kind).inc();
   }
 
+  /** Current values of the numbers the dashboard charts, read from the exported metric objects. */
+  async read() {
+    const value = async (name: string, filter?: (labels: Record<string, string | number>) => boolean) => {
+      const metric = this.registry.getSingleMetric(name);
+      if (!metric) return 0;
+      const data = await metric.get();
+      return data.values.filter((v) => !filter || filter(v.labels as Record<string, string | number>)).reduce((sum, v) => sum + v.value, 0);
+    };
+    const hist = await this.pushDuration.get();
+    const pushBuckets = hist.values
+      .filter((v) => (v as { metricName?: string }).metricName === 'pushgate_push_duration_seconds_bucket')
+      .map((v) => ({ le: v.labels.le === '+Inf' ? Infinity : Number(v.labels.le), count: v.value }));
+    return {
+      t: Date.now(),
+      sockets: await value('pushgate_connected_sockets'),
+      users: await value('pushgate_connected_users'),
+      rooms: await value('pushgate_rooms'),
+      pushed: await value('pushgate_messages_pushed_total'),
+      delivered: await value('pushgate_messages_delivered_total'),
+      clientEvents: await value('pushgate_client_events_total'),
+      backendErrors: await value('pushgate_backend_requests_total', (l) => l.outcome !== 'ok'),
+      pushBuckets,
+      rssBytes: await value('pushgate_process_resident_memory_bytes'),
+      heapUsedBytes: await value('pushgate_nodejs_heap_size_used_bytes'),
+      eventLoopLagMs: (await value('pushgate_nodejs_eventloop_lag_p99_seconds')) * 1000,
+    };
+  }
+
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }

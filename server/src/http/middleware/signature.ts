@@ -16,7 +16,8 @@ export function verifySignature(clock: Clock, seen: RateLimitStore): RequestHand
   return async (req, _res, next) => {
     const key = req.apiKey;
     const signature = req.get('x-signature');
-    if (!key || (!key.mustSign && signature === undefined)) return next();
+    // A dashboard session was opened with the key itself; its requests carry the cookie, not a signature.
+    if (!key || req.viaSession || (!key.mustSign && signature === undefined)) return next();
     const timestamp = req.get('x-timestamp');
     if (!signature || !timestamp) return next(new AppError('UNAUTHORIZED', 'This API key must sign requests (X-Timestamp and X-Signature)'));
     if (!/^\d{1,12}$/.test(timestamp) || Math.abs(clock.now() / 1000 - Number(timestamp)) > WINDOW_SECONDS) {

@@ -1,0 +1,118 @@
+import express, { Router } from 'express';
+import { z } from 'zod';
+import type { ApiKey } from '../../config/config';
+import type { MetricsSample, StatusResponse } from '../../contracts/api';
+import type { LiveSocket } from '../../contracts/socket-events';
+import type { RateLimitStore } from '../../cluster/rate-limit-store';
+import type { Clock } from '../../lib/clock';
+import { AppError } from '../../lib/errors';
+import type { LogLine } from '../../lib/log-buffer';
+import { sendData } from '../envelope';
+import { hasScope, requireScope } from '../middleware/api-key';
+import { clearSession, issueSession, sessionKey } from '../middleware/session';
+import { parse } from '../validate';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export interface AdminSources {
+  status(): Promise<StatusResponse>;
+  history(): Promise<{ nodeId: string; samples: MetricsSample[] }[]>;
+  sockets(q: { userId?: string; socketId?: string }): Promise<LiveSocket[]>;
+  logs(q: { limit: number; minLevel?: string }): Promise<LogLine[]>;
+}
+
+/** Sign-in attempts per minute per address: enough for a person, too few to guess a key. */
+export const SIGN_IN_PER_MINUTE = 10;
+
+const signInBody = z.strictObject({ key: z.string().min(1).max(512) });
+const socketsQuery = z.strictObject({ userId: z.string().min(1).max(200).optional(), socketId: z.string().min(1).max(100).optional(), reveal: z.enum(['true', 'false']).optional() });
+const logsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(200), level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug']).optional() });
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** 203.0.113.45 → 203.0.x.x; IPv6 keeps its first two groups. Operators see where, not who. */
+export function maskAddress(address: string): string {
+  const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.\d+\.\d+$/.exec(address);
+  if (v4) return `${v4[1]}.${v4[2]}.x.x`;
+  const groups = address.split(':').filter(Boolean);
+  return groups.length >= 2 ? `${groups[0]}:${groups[1]}::x` : 'x';
+}
+
+/** Sums the nodes' samples into cluster samples, aligned on 2-second slots. */
+export function clusterSeries(series: { samples: MetricsSample[] }[]): MetricsSample[] {
+  const slots = new Map<number, MetricsSample>();
+  for (const { samples } of series) {
+    for (const s of samples) {
+      const slot = Math.floor(s.t / 2000) * 2000;
+      const acc = slots.get(slot);
+      if (!acc) {
+        slots.set(slot, { ...s, t: slot });
+        continue;
+      }
+      for (const k of ['sockets', 'users', 'rooms', 'pushedPerSec', 'deliveredPerSec', 'clientEventsPerSec', 'backendErrorsPerSec', 'rssBytes', 'heapUsedBytes'] as const) acc[k] += s[k];
+      // Percentiles do not add up: the slowest node's value is the honest cluster bound.
+      acc.pushP50Ms = maxOrNull(acc.pushP50Ms, s.pushP50Ms);
+      acc.pushP99Ms = maxOrNull(acc.pushP99Ms, s.pushP99Ms);
+      acc.eventLoopLagMs = Math.max(acc.eventLoopLagMs, s.eventLoopLagMs);
+    }
+  }
+  return [...slots.values()].sort((a, b) => a.t - b.t);
+}
+
+const maxOrNull = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+
+/** Sign-in for the dashboard: exchanges an admin key for a session cookie. Mounted before API-key auth. */
+export function adminSessionRoutes(deps: { apiKeys: readonly ApiKey[]; clock: Clock; counters: RateLimitStore; secureCookies: boolean }): Router {
+  const r = Router();
+  const admins = deps.apiKeys.filter((k) => k.scopes.has('admin')).map((k) => ({ key: k, digest: digest(k.key) }));
+  r.post('/', express.json({ limit: 4096 }), async (req, res) => {
+    try {
+      const { count } = await deps.counters.hit(`signin:${req.ip ?? 'unknown'}`, 60_000);
+      if (count > SIGN_IN_PER_MINUTE) throw new AppError('RATE_LIMIT_EXCEEDED', 'Too many sign-in attempts; wait a minute', { retryAfter: 60 });
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw new AppError('SERVICE_UNAVAILABLE', 'Sign-in is unavailable right now', { retryAfter: 1 });
+    }
+    const { key } = parse(signInBody, req.body);
+    const d = digest(key);
+    let found: ApiKey | undefined;
+    for (const a of admins) if (timingSafeEqual(d, a.digest) && !found) found = a.key;
+    if (!found) throw new AppError('UNAUTHORIZED', 'That is not an admin API key');
+    const expiresAt = issueSession(res, found, deps.clock, deps.secureCookies);
+    sendData(req, res, { keyName: found.name, expiresAt });
+  });
+  r.get('/', (req, res) => {
+    const s = sessionKey(req, deps.apiKeys, deps.clock);
+    if (!s) throw new AppError('UNAUTHORIZED', 'Not signed in');
+    sendData(req, res, { keyName: s.key.name, expiresAt: s.expiresAt });
+  });
+  r.delete('/', (req, res) => {
+    clearSession(res, deps.secureCookies);
+    sendData(req, res, { signedOut: true });
+  });
+  return r;
+}
+
+/** What the dashboard pages read. Every route needs the admin scope (a session or an admin key). */
+export function adminRoutes(src: AdminSources): Router {
+  const r = Router();
+  r.use('/admin', requireScope('admin'));
+  r.get('/admin/overview', async (req, res) => {
+    const [status, history] = await Promise.all([src.status(), src.history()]);
+    sendData(req, res, { ...status, series: history, cluster: clusterSeries(history) });
+  });
+  r.get('/admin/nodes', async (req, res) => {
+    sendData(req, res, { nodes: (await src.status()).nodes });
+  });
+  r.get('/admin/connections', async (req, res) => {
+    const q = parse(socketsQuery, req.query, 'query string');
+    if (!q.userId && !q.socketId) throw new AppError('BAD_REQUEST', 'Give userId or socketId', { details: [{ field: 'userId', message: 'userId or socketId is required' }] });
+    const reveal = q.reveal === 'true' && hasScope(req.apiKey, 'admin');
+    const sockets = await src.sockets({ userId: q.userId, socketId: q.socketId });
+    sendData(req, res, { sockets: sockets.map((s) => (reveal ? s : { ...s, address: maskAddress(s.address) })) });
+  });
+  r.get('/admin/logs', async (req, res) => {
+    const q = parse(logsQuery, req.query, 'query string');
+    sendData(req, res, { lines: await src.logs({ limit: q.limit, minLevel: q.level }) });
+  });
+  return r;
+}
