@@ -185,6 +185,7 @@ export class PushgateNode {
       disconnectUser: (userId) => cluster.run('users:disconnect', { userId }),
       status: () => this.status(),
       counters: this.counters,
+      dashboardDir: config.dashboardDir,
       admin: {
         status: () => this.status(),
         history: async () => (await cluster.collect('admin:history', {})) as { nodeId: string; samples: MetricsSample[] }[],

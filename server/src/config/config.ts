@@ -1,7 +1,9 @@
 import { createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { projectRoot } from '../lib/version';
 
 export type Scope = 'push' | 'read' | 'manage' | 'admin';
 export const SCOPES: readonly Scope[] = ['push', 'read', 'manage', 'admin'];
@@ -45,6 +47,8 @@ export interface Config {
   logLevel: string;
   /** Express `trust proxy` (set it behind a load balancer so rate limits see client addresses). @default false */
   trustProxy: boolean | number | string;
+  /** The dashboard's static export. @default <project>/dashboard/out */
+  dashboardDir: string | null;
 }
 
 export class ConfigError extends Error {
@@ -87,6 +91,7 @@ const envSchema = z.object({
   RATE_LIMIT_EVENTS: int(50),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   TRUST_PROXY: optional,
+  DASHBOARD_DIR: optional,
 });
 
 function parseApiKeys(raw: string): ApiKey[] {
@@ -219,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    dashboardDir: e.DASHBOARD_DIR ?? (projectRoot() ? join(projectRoot()!, 'dashboard', 'out') : null),
   };
   return Object.freeze(config);
 }

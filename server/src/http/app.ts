@@ -13,6 +13,7 @@ import { redactText, type Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { RoomManager } from '../realtime/room-manager';
 import type { PushService } from '../routing/push-service';
+import { dashboardRoutes } from './dashboard';
 import { healthRoutes, type HealthSource } from './health';
 import { identifyApiKey, requireApiKey } from './middleware/api-key';
 import { errorHandler, notFound } from './middleware/errors';
@@ -39,6 +40,8 @@ export interface HttpDeps {
   counters: RateLimitStore;
   health: HealthSource;
   admin: AdminSources;
+  /** The dashboard's static export; null or missing → a page that says how to build it. */
+  dashboardDir: string | null;
 }
 
 /** Route pattern for metrics labels: never the raw path (room names would explode the label set). */
@@ -67,6 +70,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       skip: (req) => req.url === '/health/live' || req.url === '/health/ready',
     }),
   );
+  app.use('/dashboard', dashboardRoutes(deps.dashboardDir));
   app.use(helmet());
   app.use(
     cors({
