@@ -270,10 +270,12 @@ export class PushgateNode {
     while (this.inflight > 0 && this.clock.now() < deadline - 500) await new Promise((r) => setTimeout(r, 20));
     const sockets = this.connections.all();
     for (const s of sockets) s.disconnect(true);
+    let giveUp: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(sockets.map((s) => this.connections.remove(s))),
-      new Promise((r) => setTimeout(r, Math.max(0, deadline - this.clock.now() - 200))),
+      new Promise((r) => (giveUp = setTimeout(r, Math.max(0, deadline - this.clock.now() - 200)))),
     ]);
+    clearTimeout(giveUp);
     await this.registry.remove(this.config.nodeId).catch(() => undefined);
     await new Promise<void>((resolve) => this.io.close(() => resolve()));
     this.http.closeAllConnections();
@@ -347,7 +349,13 @@ export class PushgateNode {
 
   private async beat(): Promise<void> {
     try {
-      await this.registry.heartbeat(this.nodeStatus(), this.heartbeatMs * 3);
+      const presumedDead = await this.registry.heartbeat(this.nodeStatus(), this.heartbeatMs * 3);
+      if (presumedDead && !this.draining) {
+        // Another node reaped us during a pause longer than three heartbeats: our sockets are still
+        // here, so publish them again.
+        const n = await this.connections.resync();
+        this.logger.warn('this node had been presumed dead: presence re-published', { sockets: n });
+      }
     } catch (err) {
       this.logger.debug('heartbeat failed', { error: (err as Error).message });
     }

@@ -9,8 +9,9 @@ export class MemoryNodeRegistry implements NodeRegistry {
 
   constructor(private readonly clock: Clock) {}
 
-  async heartbeat(status: NodeStatus, ttlMs: number): Promise<void> {
+  async heartbeat(status: NodeStatus, ttlMs: number): Promise<boolean> {
     this.nodes.set(status.id, { status, expiresAt: this.clock.now() + ttlMs });
+    return false;
   }
 
   async list(): Promise<RegisteredNode[]> {

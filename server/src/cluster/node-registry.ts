@@ -11,7 +11,11 @@ export interface RegisteredNode extends NodeStatus {
  * them, and `reap` cleans up after nodes whose heartbeat expired (their presence entries go).
  */
 export interface NodeRegistry {
-  heartbeat(status: NodeStatus, ttlMs: number): Promise<void>;
+  /**
+   * Publishes this node's status for `ttlMs`. @returns true when the node had been presumed dead
+   * (a long pause): its presence may have been reaped, so it should publish its sockets again.
+   */
+  heartbeat(status: NodeStatus, ttlMs: number): Promise<boolean>;
   list(): Promise<RegisteredNode[]>;
   /** Graceful exit: forget the node at once. */
   remove(nodeId: NodeId): Promise<void>;

@@ -45,7 +45,10 @@ export interface PresenceStore {
   listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage>;
   /** Number of distinct sockets a push to `targets` reaches, cluster-wide. */
   countRecipients(targets: PushTargets): Promise<number>;
-  /** Drops every socket a node owned (the node died). @returns sockets removed. */
-  removeNode(nodeId: NodeId): Promise<number>;
+  /**
+   * Drops every socket a node owned (the node died). With `onlyIfDead`, stops as soon as the node
+   * heart-beats again (a reaper racing a node that was only paused). @returns sockets removed.
+   */
+  removeNode(nodeId: NodeId, opts?: { onlyIfDead?: boolean }): Promise<number>;
   totals(): Promise<{ sockets: number; users: number; rooms: number }>;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Logger } from '../lib/logger';
 
@@ -79,16 +80,46 @@ export function createRedisConnections(url: string, logger: Logger, onChange?: (
       return conns.isUp();
     },
     async close() {
+      // close() lets commands already sent finish (the adapter's last UNSUBSCRIBE among them:
+      // destroy() would reject it where nobody catches it); a Redis that does not answer gets 1 s.
       await Promise.all(
         all.map(async (c) => {
-          try {
-            if (c.isOpen) c.destroy();
-          } catch {
-            /* already closed */
+          if (!c.isOpen) return;
+          const timer = new Promise<void>((r) => setTimeout(r, 1000).unref());
+          await Promise.race([c.close().catch(() => undefined), timer]);
+          if (c.isOpen) {
+            try {
+              c.destroy();
+            } catch {
+              /* closed meanwhile */
+            }
           }
         }),
       );
     },
   };
   return conns;
+}
+
+/**
+ * A Lua script run with EVALSHA, falling back to EVAL when Redis does not know it yet (first use,
+ * or after a restart emptied the script cache). Multi-key updates go through scripts so each is
+ * atomic and costs one round trip.
+ */
+export class LuaScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run<T>(client: RedisClient, keys: string[], args: (string | number)[]): Promise<T> {
+    const tail = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await client.sendCommand<T>(['EVALSHA', this.sha, ...tail]);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return client.sendCommand<T>(['EVAL', this.source, ...tail]);
+    }
+  }
 }

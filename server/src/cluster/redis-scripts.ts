@@ -1,0 +1,237 @@
+import { LuaScript } from './redis';
+
+/*
+ * Presence lives in a handful of key families under one prefix P:
+ *   P:sock:<id>        hash  userId, nodeId, connectedAt
+ *   P:sock:<id>:rooms  set   rooms of the socket
+ *   P:user:<userId>    set   socket ids of the user          P:users    set   users with a socket
+ *   P:room:<room>      set   socket ids in the room          P:rooms    zset  room names (score 0, for BYLEX paging)
+ *   P:roomu:<room>     hash  userId → sockets of that user in the room (distinct users = HLEN)
+ *   P:node:<nodeId>    set   socket ids owned by the node    P:sockets  set   every socket
+ * The scripts build keys from the prefix (ARGV[1]) because which keys a socket touches is only
+ * known inside Redis. On Redis Cluster that is legal only when every key hashes to one slot: give
+ * REDIS_PREFIX a hash tag, e.g. `{pushgate}`.
+ */
+
+const LEAVE_FN = `
+local function leave(p, id, u, room)
+  local key = p .. ':room:' .. room
+  local ruk = p .. ':roomu:' .. room
+  redis.call('SREM', key, id)
+  if redis.call('HINCRBY', ruk, u, -1) <= 0 then redis.call('HDEL', ruk, u) end
+  if redis.call('SCARD', key) == 0 then
+    redis.call('DEL', key, ruk)
+    redis.call('ZREM', p .. ':rooms', room)
+  end
+end
+`;
+
+const REMOVE_FN = `${LEAVE_FN}
+local function removeSocket(p, id)
+  local sk = p .. ':sock:' .. id
+  local info = redis.call('HMGET', sk, 'userId', 'nodeId')
+  local u, n = info[1], info[2]
+  if not u then return 0 end
+  local rk = sk .. ':rooms'
+  for _, room in ipairs(redis.call('SMEMBERS', rk)) do leave(p, id, u, room) end
+  local uk = p .. ':user:' .. u
+  redis.call('SREM', uk, id)
+  if redis.call('SCARD', uk) == 0 then redis.call('SREM', p .. ':users', u) end
+  if n then redis.call('SREM', p .. ':node:' .. n, id) end
+  redis.call('SREM', p .. ':sockets', id)
+  redis.call('DEL', sk, rk)
+  return 1
+end
+`;
+
+/*
+ * Distinct sockets a push reaches. ARGV from index i: nUsers, nRooms, nSocketIds, nExcept, then
+ * the lists. The common case, one user or one room, is an SCARD: no member is read.
+ */
+const COUNT_FN = `
+local function countRecipients(p, i)
+  local nu, nr, ns, ne = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local at = i + 4
+  local sets = {}
+  for j = 1, nu do sets[#sets + 1] = p .. ':user:' .. ARGV[at]; at = at + 1 end
+  for j = 1, nr do sets[#sets + 1] = p .. ':room:' .. ARGV[at]; at = at + 1 end
+  local ids = {}
+  for j = 1, ns do ids[#ids + 1] = ARGV[at]; at = at + 1 end
+  local except = {}
+  for j = 1, ne do except[#except + 1] = ARGV[at]; at = at + 1 end
+  if #sets == 1 and #ids == 0 then
+    local n = redis.call('SCARD', sets[1])
+    for _, id in ipairs(except) do n = n - redis.call('SISMEMBER', sets[1], id) end
+    return n
+  end
+  local seen, n = {}, 0
+  for _, key in ipairs(sets) do
+    for _, id in ipairs(redis.call('SMEMBERS', key)) do
+      if not seen[id] then seen[id] = true; n = n + 1 end
+    end
+  end
+  for _, id in ipairs(ids) do
+    if not seen[id] and redis.call('EXISTS', p .. ':sock:' .. id) == 1 then seen[id] = true; n = n + 1 end
+  end
+  for _, id in ipairs(except) do
+    if seen[id] then seen[id] = nil; n = n - 1 end
+  end
+  return n
+end
+`;
+
+/** ARGV: prefix, socketId, userId, nodeId, connectedAt → 1 when added, 0 when already there. */
+export const ADD_SOCKET = new LuaScript(`
+local p, id, u, n, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local sk = p .. ':sock:' .. id
+if redis.call('EXISTS', sk) == 1 then return 0 end
+redis.call('HSET', sk, 'userId', u, 'nodeId', n, 'connectedAt', at)
+redis.call('SADD', p .. ':user:' .. u, id)
+redis.call('SADD', p .. ':users', u)
+redis.call('SADD', p .. ':node:' .. n, id)
+redis.call('SADD', p .. ':sockets', id)
+return 1
+`);
+
+/** ARGV: prefix, socketId → 1 when removed. */
+export const REMOVE_SOCKET = new LuaScript(`${REMOVE_FN}
+return removeSocket(ARGV[1], ARGV[2])
+`);
+
+/**
+ * ARGV: prefix, nodeId, batch, only-if-dead (1/0) → sockets removed in this call. Called until it
+ * returns 0, so a node with many sockets never blocks Redis for long in one script. A reaper passes
+ * only-if-dead: a node that heart-beats again mid-reap keeps the rest (and re-publishes the lost).
+ */
+export const REMOVE_NODE_BATCH = new LuaScript(`${REMOVE_FN}
+local p = ARGV[1]
+if ARGV[4] == '1' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local expiry = redis.call('ZSCORE', p .. ':nodes:exp', ARGV[2])
+  if expiry and tonumber(expiry) > now then return 0 end
+end
+local ids = redis.call('SPOP', p .. ':node:' .. ARGV[2], tonumber(ARGV[3]))
+local n = 0
+for _, id in ipairs(ids) do n = n + removeSocket(p, id) end
+if #ids > 0 and n == 0 then n = -#ids end
+return n
+`);
+
+/** ARGV: prefix, socketId, room → 1 when the socket was not in the room before (0 also for an unknown socket). */
+export const JOIN_ROOM = new LuaScript(`
+local p, id, room = ARGV[1], ARGV[2], ARGV[3]
+local sk = p .. ':sock:' .. id
+local u = redis.call('HGET', sk, 'userId')
+if not u then return 0 end
+if redis.call('SADD', sk .. ':rooms', room) == 0 then return 0 end
+redis.call('SADD', p .. ':room:' .. room, id)
+redis.call('HINCRBY', p .. ':roomu:' .. room, u, 1)
+redis.call('ZADD', p .. ':rooms', 0, room)
+return 1
+`);
+
+/** ARGV: prefix, socketId, room → 1 when the socket was in the room. */
+export const LEAVE_ROOM = new LuaScript(`${LEAVE_FN}
+local p, id, room = ARGV[1], ARGV[2], ARGV[3]
+local sk = p .. ':sock:' .. id
+if redis.call('SREM', sk .. ':rooms', room) == 0 then return 0 end
+local u = redis.call('HGET', sk, 'userId')
+if u then leave(p, id, u, room) end
+return 1
+`);
+
+/** ARGV: prefix, then the target lists (see COUNT_FN) → recipients. */
+export const COUNT_RECIPIENTS = new LuaScript(`${COUNT_FN}
+return countRecipients(ARGV[1], 2)
+`);
+
+/**
+ * Idempotency and recipients in one round trip. ARGV: prefix, message id, ttl ms, target lists →
+ * { 1, first recipients } for a repeated id, { 0, recipients } for a new one (now remembered).
+ */
+export const ADMIT_PUSH = new LuaScript(`${COUNT_FN}
+local p = ARGV[1]
+local mk = p .. ':msg:' .. ARGV[2]
+local prior = redis.call('GET', mk)
+if prior then return { 1, tonumber(prior) } end
+local n = countRecipients(p, 4)
+redis.call('SET', mk, n, 'PX', tonumber(ARGV[3]))
+return { 0, n }
+`);
+
+/** KEYS: counter. ARGV: window ms → { count, ms left in the window }. */
+export const RATE_HIT = new LuaScript(`
+local c = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if c == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return { c, ttl }
+`);
+
+/** KEYS: counter. Never below zero, never creates the key. */
+export const RATE_DECREMENT = new LuaScript(`
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+`);
+
+/*
+ * Node registry: P:nodes hash nodeId → status JSON, P:nodes:exp zset nodeId → expiry (ms, Redis
+ * clock, so nodes with skewed clocks still agree on who is dead).
+ */
+
+/** ARGV: prefix, nodeId, status JSON, ttl ms → 1 when the node had been presumed dead (its presence may be gone). */
+export const HEARTBEAT = new LuaScript(`
+local p, id = ARGV[1], ARGV[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prev = redis.call('ZSCORE', p .. ':nodes:exp', id)
+redis.call('HSET', p .. ':nodes', id, ARGV[3])
+redis.call('ZADD', p .. ':nodes:exp', now + tonumber(ARGV[4]), id)
+if prev and tonumber(prev) < now then return 1 end
+return 0
+`);
+
+/** ARGV: prefix → { now, id1, expiry1, id2, expiry2, ... } and the status JSONs fetched separately. */
+export const LIST_NODES = new LuaScript(`
+local p = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = { tostring(now) }
+local exp = redis.call('ZRANGE', p .. ':nodes:exp', 0, -1, 'WITHSCORES')
+for i = 1, #exp, 2 do
+  out[#out + 1] = exp[i]
+  out[#out + 1] = exp[i + 1]
+  out[#out + 1] = redis.call('HGET', p .. ':nodes', exp[i]) or ''
+end
+return out
+`);
+
+/**
+ * ARGV: prefix, forget-after ms → ids of expired nodes that still own presence entries (the caller
+ * removes them). Nodes expired longer than forget-after, and owning nothing, leave the listing.
+ */
+export const FIND_DEAD_NODES = new LuaScript(`
+local p = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local forgetBefore = now - tonumber(ARGV[2])
+local dead = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':nodes:exp', '-inf', '(' .. now, 'WITHSCORES')) do
+  dead[#dead + 1] = id
+end
+local out = {}
+for i = 1, #dead, 2 do
+  local id, expiry = dead[i], tonumber(dead[i + 1])
+  if redis.call('SCARD', p .. ':node:' .. id) > 0 then
+    out[#out + 1] = id
+  elseif expiry < forgetBefore then
+    redis.call('HDEL', p .. ':nodes', id)
+    redis.call('ZREM', p .. ':nodes:exp', id)
+  end
+end
+return out
+`);
