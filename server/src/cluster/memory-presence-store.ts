@@ -1,6 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
-import type { PresenceStore, PushTargets, RoomPage, SocketRecord } from './presence-store';
+import { bySocketAge, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
 
 interface Entry extends SocketRecord {
   rooms: Set<Room>;
@@ -46,8 +46,8 @@ export class MemoryPresenceStore implements PresenceStore {
     if (!ids) return [];
     return [...ids].map((id) => {
       const e = this.sockets.get(id)!;
-      return { id, nodeId: e.nodeId, connectedAt: e.connectedAt, rooms: [...e.rooms].sort() };
-    });
+      return { id, nodeId: e.nodeId, connectedAt: e.connectedAt, rooms: [...e.rooms].sort(cmp) };
+    }).sort(bySocketAge);
   }
 
   async getRoom(room: Room): Promise<RoomDetail | null> {

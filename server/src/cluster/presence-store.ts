@@ -52,3 +52,6 @@ export interface PresenceStore {
   removeNode(nodeId: NodeId, opts?: { onlyIfDead?: boolean }): Promise<number>;
   totals(): Promise<{ sockets: number; users: number; rooms: number }>;
 }
+
+/** Oldest socket first (ties by id): the order every implementation lists a user's sockets in. */
+export const bySocketAge = (a: SocketInfo, b: SocketInfo): number => a.connectedAt - b.connectedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

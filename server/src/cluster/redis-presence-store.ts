@@ -1,6 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
-import type { PresenceStore, PushTargets, RoomPage, SocketRecord } from './presence-store';
+import { bySocketAge, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
 import type { RedisClient } from './redis';
 import { ADD_SOCKET, COUNT_RECIPIENTS, JOIN_ROOM, LEAVE_ROOM, REMOVE_NODE_BATCH, REMOVE_SOCKET } from './redis-scripts';
 
@@ -106,4 +106,3 @@ export class RedisPresenceStore implements PresenceStore {
 
 /** Code-unit order, as the memory store sorts. */
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-export const bySocketAge = (a: SocketInfo, b: SocketInfo) => a.connectedAt - b.connectedAt || cmp(a.id, b.id);

@@ -1,0 +1,263 @@
+import winston from 'winston';
+import { MemoryNodeRegistry } from '../../server/src/cluster/memory-node-registry';
+import { MemoryPresenceStore } from '../../server/src/cluster/memory-presence-store';
+import { MemoryPushStore } from '../../server/src/cluster/memory-push-store';
+import { MemoryRateLimitStore } from '../../server/src/cluster/memory-rate-limit-store';
+import type { NodeRegistry } from '../../server/src/cluster/node-registry';
+import type { PresenceStore, PushTargets } from '../../server/src/cluster/presence-store';
+import type { PushStore } from '../../server/src/cluster/push-store';
+import type { RateLimitStore } from '../../server/src/cluster/rate-limit-store';
+import { createRedisConnections, type RedisConnections } from '../../server/src/cluster/redis';
+import { RedisNodeRegistry } from '../../server/src/cluster/redis-node-registry';
+import { RedisPresenceStore } from '../../server/src/cluster/redis-presence-store';
+import { RedisPushStore } from '../../server/src/cluster/redis-push-store';
+import { RedisRateLimitStore } from '../../server/src/cluster/redis-rate-limit-store';
+import type { NodeStatus } from '../../server/src/contracts/api';
+import { systemClock } from '../../server/src/lib/clock';
+import { eventually } from '../support/node';
+import { testRedisUrl, uniquePrefix } from '../support/redis';
+
+/**
+ * One contract suite, run against the memory implementation (single node) and the Redis one
+ * (cluster): whatever a route or manager relies on must hold for both.
+ */
+interface Stores {
+  presence: PresenceStore;
+  push: PushStore;
+  counters: RateLimitStore;
+  registry: NodeRegistry;
+}
+
+const silent = winston.createLogger({ silent: true });
+let redis: RedisConnections;
+
+beforeAll(async () => {
+  redis = createRedisConnections(testRedisUrl(), silent);
+  if (!(await redis.connect(5000))) throw new Error('test Redis is not reachable');
+});
+afterAll(() => redis.close());
+
+const implementations: [string, () => Stores][] = [
+  [
+    'memory',
+    () => {
+      const presence = new MemoryPresenceStore();
+      return { presence, push: new MemoryPushStore(presence, systemClock), counters: new MemoryRateLimitStore(systemClock), registry: new MemoryNodeRegistry(systemClock) };
+    },
+  ],
+  [
+    'redis',
+    () => {
+      const prefix = uniquePrefix('stores');
+      const presence = new RedisPresenceStore(redis.data, prefix);
+      return { presence, push: new RedisPushStore(redis.data, prefix), counters: new RedisRateLimitStore(redis.data, prefix), registry: new RedisNodeRegistry(redis.data, prefix, presence) };
+    },
+  ],
+];
+
+const targets = (t: Partial<PushTargets>): PushTargets => ({ users: [], rooms: [], socketIds: [], except: [], ...t });
+
+function nodeStatus(id: string): NodeStatus {
+  return { id, version: '0.0.0', connections: 0, users: 0, rooms: 0, startedAt: 1, lastSeen: 2, memoryRss: 3, eventLoopLagMs: 0, redis: 'up', ready: true };
+}
+
+describe.each(implementations)('%s stores', (_name, make) => {
+  let s: Stores;
+  beforeEach(() => {
+    s = make();
+  });
+
+  async function socket(socketId: string, userId: string, nodeId = 'n1', connectedAt = 1000): Promise<void> {
+    await s.presence.addSocket({ socketId, userId, nodeId, connectedAt });
+  }
+
+  describe('presence', () => {
+    it('lists a user’s sockets, oldest first, with node, connection time and rooms', async () => {
+      await socket('s2', 'u', 'n2', 2000);
+      await socket('s1', 'u', 'n1', 1000);
+      await s.presence.joinRoom('s1', 'b');
+      await s.presence.joinRoom('s1', 'a');
+      expect(await s.presence.getUser('u')).toEqual([
+        { id: 's1', nodeId: 'n1', connectedAt: 1000, rooms: ['a', 'b'] },
+        { id: 's2', nodeId: 'n2', connectedAt: 2000, rooms: [] },
+      ]);
+      expect(await s.presence.getUser('nobody')).toEqual([]);
+    });
+
+    it('adding a socket twice changes nothing', async () => {
+      await socket('s1', 'u');
+      await s.presence.joinRoom('s1', 'r');
+      await socket('s1', 'u', 'other', 5);
+      expect(await s.presence.getUser('u')).toEqual([{ id: 's1', nodeId: 'n1', connectedAt: 1000, rooms: ['r'] }]);
+      expect(await s.presence.totals()).toEqual({ sockets: 1, users: 1, rooms: 1 });
+    });
+
+    it('joinRoom and leaveRoom report whether they changed anything', async () => {
+      await socket('s1', 'u');
+      expect(await s.presence.joinRoom('s1', 'r')).toBe(true);
+      expect(await s.presence.joinRoom('s1', 'r')).toBe(false);
+      expect(await s.presence.joinRoom('ghost', 'r')).toBe(false);
+      expect(await s.presence.leaveRoom('s1', 'r')).toBe(true);
+      expect(await s.presence.leaveRoom('s1', 'r')).toBe(false);
+      expect(await s.presence.getRoom('r')).toBeNull();
+    });
+
+    it('a room counts sockets and distinct users', async () => {
+      await socket('s1', 'ann');
+      await socket('s2', 'ann');
+      await socket('s3', 'bob');
+      for (const id of ['s1', 's2', 's3']) await s.presence.joinRoom(id, 'chat:1');
+      expect(await s.presence.getRoom('chat:1')).toEqual({ room: 'chat:1', sockets: 3, users: [{ userId: 'ann', sockets: 2 }, { userId: 'bob', sockets: 1 }] });
+      await s.presence.leaveRoom('s1', 'chat:1');
+      expect(await s.presence.getRoom('chat:1')).toEqual({ room: 'chat:1', sockets: 2, users: [{ userId: 'ann', sockets: 1 }, { userId: 'bob', sockets: 1 }] });
+      expect((await s.presence.listRooms({ limit: 10 })).rooms).toEqual([{ room: 'chat:1', sockets: 2, users: 2 }]);
+    });
+
+    it('removing a socket takes it out of its user and every room; an emptied room disappears', async () => {
+      await socket('s1', 'u');
+      await socket('s2', 'v');
+      await s.presence.joinRoom('s1', 'x');
+      await s.presence.joinRoom('s1', 'y');
+      await s.presence.joinRoom('s2', 'y');
+      await s.presence.removeSocket('s1');
+      await s.presence.removeSocket('s1');
+      await s.presence.removeSocket('never-existed');
+      expect(await s.presence.getUser('u')).toEqual([]);
+      expect(await s.presence.getRoom('x')).toBeNull();
+      expect(await s.presence.getRoom('y')).toEqual({ room: 'y', sockets: 1, users: [{ userId: 'v', sockets: 1 }] });
+      expect(await s.presence.totals()).toEqual({ sockets: 1, users: 1, rooms: 1 });
+    });
+
+    it('lists rooms in order, by prefix, page by page with a cursor', async () => {
+      await socket('s1', 'u');
+      for (const r of ['game:3', 'chat:b', 'game:1', 'chat:a', 'game:2', 'gamer', 'h']) await s.presence.joinRoom('s1', r);
+      const first = await s.presence.listRooms({ prefix: 'game:', limit: 2 });
+      expect(first.rooms.map((r) => r.room)).toEqual(['game:1', 'game:2']);
+      expect(first.cursor).toBe('game:2');
+      const second = await s.presence.listRooms({ prefix: 'game:', limit: 2, cursor: first.cursor! });
+      expect(second.rooms.map((r) => r.room)).toEqual(['game:3']);
+      expect(second.cursor).toBeNull();
+      const all = await s.presence.listRooms({ limit: 100 });
+      expect(all.rooms.map((r) => r.room)).toEqual(['chat:a', 'chat:b', 'game:1', 'game:2', 'game:3', 'gamer', 'h']);
+      expect(all.cursor).toBeNull();
+      const exact = await s.presence.listRooms({ limit: 7 });
+      expect(exact.cursor).toBeNull();
+      expect((await s.presence.listRooms({ prefix: 'zzz', limit: 5 })).rooms).toEqual([]);
+    });
+
+    it('counts distinct recipients over users, rooms and socket ids, minus except', async () => {
+      await socket('a1', 'ann');
+      await socket('a2', 'ann');
+      await socket('b1', 'bob');
+      await socket('c1', 'cid');
+      await s.presence.joinRoom('a1', 'r');
+      await s.presence.joinRoom('b1', 'r');
+      expect(await s.presence.countRecipients(targets({ users: ['ann'] }))).toBe(2);
+      expect(await s.presence.countRecipients(targets({ rooms: ['r'] }))).toBe(2);
+      expect(await s.presence.countRecipients(targets({ rooms: ['r'], except: ['a1', 'zz'] }))).toBe(1);
+      expect(await s.presence.countRecipients(targets({ users: ['ann'], rooms: ['r'] }))).toBe(3);
+      expect(await s.presence.countRecipients(targets({ socketIds: ['c1', 'gone'] }))).toBe(1);
+      expect(await s.presence.countRecipients(targets({ users: ['ann', 'bob', 'nobody'], rooms: ['r', 'empty'], socketIds: ['c1', 'a1'], except: ['b1'] }))).toBe(3);
+      expect(await s.presence.countRecipients(targets({ rooms: ['empty'] }))).toBe(0);
+    });
+
+    it('removeNode drops exactly that node’s sockets', async () => {
+      await socket('s1', 'u', 'dead');
+      await socket('s2', 'u', 'dead');
+      await socket('s3', 'u', 'alive');
+      await s.presence.joinRoom('s1', 'r');
+      await s.presence.joinRoom('s3', 'r');
+      expect(await s.presence.removeNode('dead')).toBe(2);
+      expect(await s.presence.removeNode('dead')).toBe(0);
+      expect((await s.presence.getUser('u')).map((x) => x.id)).toEqual(['s3']);
+      expect(await s.presence.getRoom('r')).toEqual({ room: 'r', sockets: 1, users: [{ userId: 'u', sockets: 1 }] });
+    });
+  });
+
+  describe('push admission', () => {
+    it('admits a new id with its recipients, and answers a repeat with the first count', async () => {
+      await socket('s1', 'u');
+      const first = await s.push.admit('m1', targets({ users: ['u'] }), 60_000);
+      expect(first).toEqual({ duplicate: false, recipients: 1 });
+      await socket('s2', 'u');
+      expect(await s.push.admit('m1', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: true, recipients: 1 });
+      expect(await s.push.admit('m2', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: false, recipients: 2 });
+    });
+
+    it('forgets an id after its TTL', async () => {
+      expect((await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate).toBe(false);
+      expect((await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate).toBe(true);
+      await eventually(async () => !(await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate, 5000, 20);
+    });
+  });
+
+  describe('rate-limit counters', () => {
+    it('counts hits in a window, and decrement and reset undo them', async () => {
+      const before = Date.now();
+      expect((await s.counters.hit('k', 60_000)).count).toBe(1);
+      const second = await s.counters.hit('k', 60_000);
+      expect(second.count).toBe(2);
+      expect(second.resetAt).toBeGreaterThan(before + 50_000);
+      expect(second.resetAt).toBeLessThanOrEqual(Date.now() + 60_000);
+      await s.counters.decrement('k');
+      expect((await s.counters.hit('k', 60_000)).count).toBe(2);
+      await s.counters.reset('k');
+      expect((await s.counters.hit('k', 60_000)).count).toBe(1);
+      await s.counters.decrement('never-hit');
+      expect((await s.counters.hit('never-hit', 60_000)).count).toBe(1);
+      expect((await s.counters.hit('other', 60_000)).count).toBe(1);
+    });
+
+    it('starts a new window once the old one ends', async () => {
+      await s.counters.hit('w', 100);
+      expect((await s.counters.hit('w', 100)).count).toBe(2);
+      await eventually(async () => (await s.counters.hit('w', 100)).count === 1, 5000, 20);
+    });
+  });
+
+  describe('node registry', () => {
+    it('lists heart-beating nodes as alive, then as down once the heartbeat expires', async () => {
+      await s.registry.heartbeat(nodeStatus('n1'), 60_000);
+      await s.registry.heartbeat(nodeStatus('n2'), 100);
+      expect((await s.registry.list()).sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+        { ...nodeStatus('n1'), alive: true },
+        { ...nodeStatus('n2'), alive: true },
+      ]);
+      await eventually(async () => (await s.registry.list()).find((n) => n.id === 'n2')?.alive === false, 5000, 20);
+      await s.registry.remove('n2');
+      expect((await s.registry.list()).map((n) => n.id)).toEqual(['n1']);
+    });
+  });
+});
+
+describe('redis node registry across nodes', () => {
+  it('reaps a dead node’s presence once, and tells a paused node it was presumed dead', async () => {
+    const prefix = uniquePrefix('reap');
+    const presence = new RedisPresenceStore(redis.data, prefix);
+    const registry = new RedisNodeRegistry(redis.data, prefix, presence);
+    await registry.heartbeat(nodeStatus('paused'), 60_000);
+    expect(await registry.heartbeat(nodeStatus('paused'), 100)).toBe(false);
+    await presence.addSocket({ socketId: 'p1', userId: 'u', nodeId: 'paused', connectedAt: 1 });
+    await presence.joinRoom('p1', 'r');
+    expect(await registry.reap()).toEqual([]);
+
+    await eventually(async () => (await registry.reap()).includes('paused'), 5000, 20);
+    expect(await presence.getUser('u')).toEqual([]);
+    expect(await presence.getRoom('r')).toBeNull();
+    expect(await registry.reap()).toEqual([]);
+    expect((await registry.list()).find((n) => n.id === 'paused')?.alive).toBe(false);
+
+    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe(true);
+    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe(false);
+  });
+
+  it('a reaper stops removing a node that heart-beats again', async () => {
+    const prefix = uniquePrefix('reap2');
+    const presence = new RedisPresenceStore(redis.data, prefix);
+    const registry = new RedisNodeRegistry(redis.data, prefix, presence);
+    await presence.addSocket({ socketId: 'q1', userId: 'u', nodeId: 'back', connectedAt: 1 });
+    await registry.heartbeat(nodeStatus('back'), 60_000);
+    expect(await presence.removeNode('back', { onlyIfDead: true })).toBe(0);
+    expect(await presence.getUser('u')).toHaveLength(1);
+  });
+});
