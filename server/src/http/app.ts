@@ -1,5 +1,5 @@
 import cors from 'cors';
-import express, { type Express, type Request } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import morgan from 'morgan';
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -45,10 +45,18 @@ export interface HttpDeps {
 }
 
 /** Route pattern for metrics labels: never the raw path (room names would explode the label set). */
-function routeLabel(req: Request): string {
-  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
+function routeLabel(req: Request, res: Response): string {
+  // The mount path is recorded on the way in: an error leaving a router restores req.baseUrl, so by
+  // `finish` a refused `/api/v1/rooms/:room` would otherwise be labelled `/rooms/:room`.
+  if (req.route?.path) return `${(res.locals.routeBase as string | undefined) ?? req.baseUrl}${String(req.route.path)}`;
   return 'unmatched';
 }
+
+/** Remembers where a router is mounted, for routeLabel. */
+const markMount: RequestHandler = (req, res, next) => {
+  res.locals.routeBase = req.baseUrl;
+  next();
+};
 
 export function createHttpApp(deps: HttpDeps): Express {
   const { config, logger, metrics } = deps;
@@ -59,7 +67,7 @@ export function createHttpApp(deps: HttpDeps): Express {
 
   app.use(requestId);
   app.use((req, res, next) => {
-    res.on('finish', () => metrics.markHttp(req.method, routeLabel(req), res.statusCode));
+    res.on('finish', () => metrics.markHttp(req.method, routeLabel(req, res), res.statusCode));
     next();
   });
   // Access log at level `http` (LOG_LEVEL=http shows it); the URL is redacted (?token=…) before winston sees it.
@@ -92,9 +100,10 @@ export function createHttpApp(deps: HttpDeps): Express {
   });
 
   // Dashboard sign-in needs no API key (it is how one gets a session); it has its own brute-force limit.
-  app.use('/api/v1/admin/session', adminSessionRoutes({ apiKeys: config.apiKeys, clock: deps.clock, counters: deps.counters, secureCookies: config.env === 'production' }));
+  app.use('/api/v1/admin/session', markMount, adminSessionRoutes({ apiKeys: config.apiKeys, clock: deps.clock, counters: deps.counters, secureCookies: config.env === 'production' }));
 
   const api = express.Router();
+  api.use(markMount);
   api.use(identifyApiKey(config.apiKeys));
   api.use(sessionAsApiKey(config.apiKeys, deps.clock));
   api.use(httpRateLimit({ perMinute: config.rateLimits.httpPerMinute, counters: deps.counters, logger, onLimited: () => metrics.markRateLimited('http') }));
