@@ -4,7 +4,7 @@ import type { AdmitResult, PushStore } from './push-store';
 
 /** Single-node idempotency: message id → first recipients count, expired lazily and by a sweep. */
 export class MemoryPushStore implements PushStore {
-  private readonly seen = new Map<string, { recipients: number; expiresAt: number }>();
+  private readonly seen = new Map<string, { recipients: Promise<number>; expiresAt: number }>();
   private lastSweep = 0;
 
   constructor(
@@ -16,12 +16,17 @@ export class MemoryPushStore implements PushStore {
     const now = this.clock.now();
     this.sweep(now, ttlMs);
     const prior = this.seen.get(id);
-    if (prior && prior.expiresAt > now) return { duplicate: true, recipients: prior.recipients };
-    // Reserve before the await so a concurrent retry of the same id sees it as a duplicate.
-    const entry = { recipients: 0, expiresAt: now + ttlMs };
-    this.seen.set(id, entry);
-    entry.recipients = await this.presence.countRecipients(targets);
-    return { duplicate: false, recipients: entry.recipients };
+    if (prior && prior.expiresAt > now) return { duplicate: true, recipients: await prior.recipients };
+    // Reserved before the await, as a promise: a concurrent retry of the same id is a duplicate
+    // and answers with the first count, not with a count still being made.
+    const recipients = this.presence.countRecipients(targets);
+    this.seen.set(id, { recipients, expiresAt: now + ttlMs });
+    try {
+      return { duplicate: false, recipients: await recipients };
+    } catch (err) {
+      this.seen.delete(id);
+      throw err;
+    }
   }
 
   /** Drops expired ids at most once per TTL, so the map stays bounded by one TTL of traffic. */
