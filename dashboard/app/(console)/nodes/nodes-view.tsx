@@ -1,0 +1,78 @@
+'use client';
+
+import { HealthBadge, nodeHealth } from '../../../components/node-health';
+import { Empty, ErrorBox, Loading, StaleNotice } from '../../../components/states';
+import { apiCall } from '../../../lib/api';
+import { ago, bytes, dateTime, duration, ms, num } from '../../../lib/format';
+import type { ClusterNode } from '../../../lib/types';
+import { usePoll } from '../../../lib/use-poll';
+
+export function NodesView() {
+  const poll = usePoll(() => apiCall<{ nodes: ClusterNode[] }>('/admin/nodes'), 2000, []);
+  const nodes = poll.data?.nodes ?? [];
+  const now = poll.serverTime;
+  const down = nodes.filter((n) => nodeHealth(n, now).level === 'down').length;
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Nodes</h1>
+        <p className="muted">Every node heart-beats its status. One that stops is shown as down until the cluster forgets it.</p>
+      </div>
+      {poll.loading ? (
+        <Loading what="Loading nodes" />
+      ) : !poll.data && poll.error ? (
+        <ErrorBox error={poll.error} onRetry={poll.reload} />
+      ) : nodes.length === 0 ? (
+        <Empty title="No nodes">No node has reported a heartbeat yet.</Empty>
+      ) : (
+        <>
+          <StaleNotice error={poll.error} />
+          <p className="summary">
+            {nodes.length} node{nodes.length === 1 ? '' : 's'}
+            {down ? <strong className="text-down"> · {down} down</strong> : ' · all heart-beating'}
+          </p>
+          <div className="cards cards-wide">
+            {nodes.map((n) => {
+              const health = nodeHealth(n, now);
+              return (
+                <article key={n.id} className={`card node-card node-${health.level}`} data-testid="node-detail">
+                  <header>
+                    <h2 title={n.id}>{n.id}</h2>
+                    <HealthBadge health={health} />
+                  </header>
+                  <dl className="facts">
+                    <dt>Status</dt>
+                    <dd>{health.reason}</dd>
+                    <dt>Version</dt>
+                    <dd>{n.version}</dd>
+                    <dt>Ready</dt>
+                    <dd>{n.ready ? 'yes' : 'no'}</dd>
+                    <dt>Connections</dt>
+                    <dd>{num(n.connections)}</dd>
+                    <dt>Users</dt>
+                    <dd>{num(n.users)}</dd>
+                    <dt>Rooms</dt>
+                    <dd>{num(n.rooms)}</dd>
+                    <dt>Memory (RSS)</dt>
+                    <dd>{bytes(n.memoryRss)}</dd>
+                    <dt>Event-loop lag</dt>
+                    <dd>{ms(n.eventLoopLagMs)}</dd>
+                    <dt>Redis</dt>
+                    <dd className={`redis-${n.redis}`}>{n.redis === 'none' ? 'not used (single node)' : n.redis}</dd>
+                    <dt>Started</dt>
+                    <dd>{dateTime(n.startedAt)}</dd>
+                    <dt>Uptime</dt>
+                    <dd>{health.level === 'down' ? '–' : duration(now - n.startedAt)}</dd>
+                    <dt>Last heartbeat</dt>
+                    <dd title={dateTime(n.lastSeen)}>{ago(n.lastSeen, now)}</dd>
+                  </dl>
+                </article>
+              );
+            })}
+          </div>
+        </>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,124 @@
+'use client';
+
+import type { MetricsSample } from '@contracts/api';
+import { LineChart, Sparkline } from '../../components/line-chart';
+import { HealthBadge, nodeHealth } from '../../components/node-health';
+import { ErrorBox, Loading, StaleNotice } from '../../components/states';
+import { apiCall } from '../../lib/api';
+import { ago, bytes, duration, ms, num } from '../../lib/format';
+import type { ClusterNode, Overview } from '../../lib/types';
+import { usePoll } from '../../lib/use-poll';
+
+const rate = (v: number | null) => (v === null ? '–' : `${num(v)}/s`);
+const latency = (v: number | null) => ms(v);
+const count = (v: number | null) => num(v);
+
+export function OverviewView() {
+  const poll = usePoll(() => apiCall<Overview>('/admin/overview'), 2000, []);
+  const { data, error, loading, serverTime } = poll;
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Overview</h1>
+        <p className="muted">Cluster totals and the last 15 minutes, refreshed every 2 s from the numbers <code>/metrics</code> exports.</p>
+      </div>
+      {loading ? <Loading what="Loading the cluster overview" /> : null}
+      {!data && error ? <ErrorBox error={error} onRetry={poll.reload} /> : null}
+      {data ? (
+        <>
+          <StaleNotice error={error} />
+          <Totals data={data} />
+          <section aria-labelledby="charts-h">
+            <h2 id="charts-h">Last 15 minutes</h2>
+            <div className="charts">
+              <LineChart title="Connected" samples={data.cluster} now={serverTime} format={count} series={[
+                { label: 'sockets', color: 'var(--c1)', pick: (s) => s.sockets },
+                { label: 'users', color: 'var(--c2)', pick: (s) => s.users },
+              ]} />
+              <LineChart title="Messages per second" samples={data.cluster} now={serverTime} format={rate} series={[
+                { label: 'pushed', color: 'var(--c1)', pick: (s) => s.pushedPerSec },
+                { label: 'delivered', color: 'var(--c2)', pick: (s) => s.deliveredPerSec },
+              ]} />
+              <LineChart title="Push latency" samples={data.cluster} now={serverTime} format={latency} series={[
+                { label: 'p50', color: 'var(--c1)', pick: (s) => s.pushP50Ms },
+                { label: 'p99', color: 'var(--c3)', pick: (s) => s.pushP99Ms },
+              ]} />
+              <LineChart title="Client events and backend errors per second" samples={data.cluster} now={serverTime} format={rate} series={[
+                { label: 'client events', color: 'var(--c2)', pick: (s) => s.clientEventsPerSec },
+                { label: 'backend errors', color: 'var(--c4)', pick: (s) => s.backendErrorsPerSec },
+              ]} />
+            </div>
+          </section>
+          <section aria-labelledby="nodes-h">
+            <h2 id="nodes-h">Nodes</h2>
+            {data.nodes.length === 0 ? (
+              <p className="muted">No node has reported a heartbeat yet.</p>
+            ) : (
+              <div className="cards">
+                {(data.nodes as ClusterNode[]).map((n) => (
+                  <NodeCard key={n.id} node={n} now={serverTime} samples={data.series.find((s) => s.nodeId === n.id)?.samples ?? []} />
+                ))}
+              </div>
+            )}
+          </section>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+function Totals({ data }: { data: Overview }) {
+  const last: MetricsSample | undefined = data.cluster[data.cluster.length - 1];
+  const tiles: [string, string, string?][] = [
+    ['Sockets', num(data.totals.connections)],
+    ['Users', num(data.totals.users)],
+    ['Rooms', num(data.totals.rooms)],
+    ['Nodes', num(data.totals.nodes)],
+    ['Pushed', rate(last?.pushedPerSec ?? null)],
+    ['Delivered', rate(last?.deliveredPerSec ?? null)],
+    ['Push p50', ms(last?.pushP50Ms ?? null), 'slowest node; – when nothing was pushed'],
+    ['Push p99', ms(last?.pushP99Ms ?? null), 'slowest node; – when nothing was pushed'],
+    ['Client events', rate(last?.clientEventsPerSec ?? null)],
+    ['Backend errors', rate(last?.backendErrorsPerSec ?? null)],
+  ];
+  return (
+    <section aria-label="Cluster totals" className="tiles" data-testid="totals">
+      {tiles.map(([label, value, hint]) => (
+        <div key={label} className="tile" title={hint}>
+          <span className="tile-label">{label}</span>
+          <span className="tile-value">{value}</span>
+        </div>
+      ))}
+    </section>
+  );
+}
+
+function NodeCard({ node, now, samples }: { node: ClusterNode; now: number; samples: MetricsSample[] }) {
+  const health = nodeHealth(node, now);
+  return (
+    <article className={`card node-card node-${health.level}`} data-testid="node-card">
+      <header>
+        <h3 title={node.id}>{node.id}</h3>
+        <HealthBadge health={health} />
+      </header>
+      <dl className="facts">
+        <dt>Connections</dt>
+        <dd>{num(node.connections)}</dd>
+        <dt>Rooms</dt>
+        <dd>{num(node.rooms)}</dd>
+        <dt>Memory (RSS)</dt>
+        <dd>{bytes(node.memoryRss)}</dd>
+        <dt>Event-loop lag</dt>
+        <dd>{ms(node.eventLoopLagMs)}</dd>
+        <dt>Redis</dt>
+        <dd className={`redis-${node.redis}`}>{node.redis === 'none' ? 'not used' : node.redis}</dd>
+        <dt>Uptime</dt>
+        <dd>{health.level === 'down' ? '–' : duration(now - node.startedAt)}</dd>
+        <dt>Last heartbeat</dt>
+        <dd>{ago(node.lastSeen, now)}</dd>
+      </dl>
+      <Sparkline values={samples.slice(-90).map((s) => s.sockets)} label={`Sockets on ${node.id}, last 3 minutes`} />
+    </article>
+  );
+}
