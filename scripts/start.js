@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: build when the compiled output is missing or older than any source file, then run.
+// The same for the dashboard (scripts/build-dashboard.js).
 // Under PM2 or Docker run `node dist/server/src/main.js` directly instead.
 const { statSync, readdirSync, existsSync } = require('node:fs');
 const { join } = require('node:path');
@@ -22,4 +23,7 @@ if (!existsSync(entry) || statSync(entry).mtimeMs < newest(join(root, 'server/sr
   const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
+// The dashboard's static export: rebuilt only when missing or older than its sources, so a machine
+// that already built it starts at once. A failed build leaves the API up (the dashboard answers 503).
+require('./build-dashboard').ensureDashboard();
 require(entry);
