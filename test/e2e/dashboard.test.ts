@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import request from 'supertest';
+import { ADMIN_KEY, PUSH_KEY, closeAllClients, connectUser, emitAck, nextEvent, startNode, type TestNode } from '../support/node';
+import { testRedisUrl, uniquePrefix } from '../support/redis';
+import { buildDashboard, CHROMIUM, DASHBOARD_OUT } from './browser';
+
+const rand = () => randomBytes(3).toString('hex');
+
+describe('dashboard in a browser, against a node with Redis', () => {
+  let node: TestNode;
+  let browser: Browser;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    await buildDashboard();
+    node = await startNode({ REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('e2e'), DASHBOARD_DIR: DASHBOARD_OUT });
+    // launch() gives every run its own throw-away profile directory, and each test below opens
+    // its own context, so no cookie leaks from one test into the next.
+    browser = await chromium.launch(CHROMIUM);
+  }, 120_000);
+
+  afterAll(async () => {
+    closeAllClients();
+    await browser?.close();
+    await node?.stop();
+  });
+
+  afterEach(() => {
+    expect(pageErrors).toEqual([]);
+    pageErrors.length = 0;
+  });
+
+  const url = (path: string) => `${node.url}/dashboard${path}`;
+
+  async function newPage(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    return page;
+  }
+
+  async function signedInPage(): Promise<Page> {
+    const page = await newPage();
+    await page.goto(url('/sign-in/'));
+    await page.getByLabel('Admin API key').fill(ADMIN_KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/dashboard/');
+    return page;
+  }
+
+  describe('without a session', () => {
+    it('admin endpoints answer 401 in the envelope, and 403 to a key without the admin scope', async () => {
+      for (const path of ['/api/v1/admin/overview', '/api/v1/admin/nodes', '/api/v1/admin/connections?userId=x', '/api/v1/admin/logs', '/api/v1/admin/session']) {
+        const res = await request(node.url).get(path).expect(401);
+        expect(res.body).toMatchObject({ success: false, error: { code: 'UNAUTHORIZED' } });
+        await request(node.url).get(path).set('Cookie', 'pushgate_session=v1.admin.99999999999999.' + 'a'.repeat(64)).expect(401);
+      }
+      await request(node.url).get('/api/v1/admin/overview').set('Authorization', `Bearer ${PUSH_KEY}`).expect(403);
+      await request(node.url).delete('/api/v1/users/someone/connections').expect(401);
+    });
+
+    it('every page sends the browser to sign-in and shows no cluster data', async () => {
+      const page = await newPage();
+      for (const path of ['/', '/connections/', '/rooms/', '/logs/', '/nodes/']) {
+        await page.goto(url(path));
+        await page.waitForURL((u) => u.pathname === '/dashboard/sign-in/');
+        expect(new URL(page.url()).searchParams.get('next')).toBe(`/dashboard${path}`);
+        await page.getByLabel('Admin API key').waitFor();
+        expect(await page.locator('[data-testid=node-card], [data-testid=sockets], [data-testid=rooms], [data-testid=logs]').count()).toBe(0);
+      }
+      await page.context().close();
+    });
+
+    it('a wrong key is refused with a clear message and no session', async () => {
+      const page = await newPage();
+      await page.goto(url('/sign-in/'));
+      await page.getByLabel('Admin API key').fill('k_not_a_real_key_000000000000000');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect(page.getByTestId('sign-in-error').textContent()).resolves.toContain('not an admin API key');
+      expect(new URL(page.url()).pathname).toBe('/dashboard/sign-in/');
+      expect((await page.context().cookies()).map((c) => c.name)).not.toContain('pushgate_session');
+      // A key that exists but lacks the admin scope is refused the same way.
+      await page.getByLabel('Admin API key').fill(PUSH_KEY);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByTestId('sign-in-error').waitFor();
+      expect((await page.context().cookies()).map((c) => c.name)).not.toContain('pushgate_session');
+      await page.context().close();
+    });
+  });
+
+  it('signs in with an admin key: an httpOnly SameSite=Strict cookie, then the live overview', async () => {
+    const page = await signedInPage();
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'pushgate_session');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    expect(cookie!.expires * 1000).toBeGreaterThan(Date.now());
+    const card = page.getByTestId('node-card').filter({ hasText: node.config.nodeId });
+    await card.waitFor();
+    await expect(card.textContent()).resolves.toMatch(/Redis\s*up/);
+    await expect(page.getByTestId('totals').textContent()).resolves.toContain('Sockets');
+    await page.context().close();
+  });
+
+  it('a socket that connects shows on Connections within 3 s; disconnecting the user from the page closes it', async () => {
+    const user = `e2e-user-${rand()}`;
+    const page = await signedInPage();
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByLabel('User id').fill(user);
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByText('Not connected').waitFor();
+
+    const { socket, welcome } = await connectUser(node.url, user);
+    const row = page.locator(`tr[data-socket-id="${welcome.socketId}"]`);
+    await row.waitFor({ timeout: 3000 });
+    const text = await row.textContent();
+    expect(text).toContain(node.config.nodeId);
+    expect(text).toContain('websocket');
+    expect(text).toContain('127.0.x.x');
+    await page.getByLabel('Reveal addresses').check();
+    await row.getByText('127.0.0.1').waitFor();
+
+    const disconnected = nextEvent<[string]>(socket, 'disconnect');
+    await page.getByRole('button', { name: `Disconnect ${user} everywhere` }).click();
+    const dialog = page.getByRole('dialog');
+    await expect(dialog.textContent()).resolves.toContain(user);
+    await dialog.getByRole('button', { name: 'Disconnect' }).click();
+    const [reason] = await disconnected;
+    expect(reason).toBe('io server disconnect');
+    expect(socket.connected).toBe(false);
+    await expect(page.getByTestId('outcome').textContent()).resolves.toContain('Disconnected 1 socket');
+    await row.waitFor({ state: 'detached' });
+    await page.getByText('Not connected').waitFor();
+    await page.context().close();
+  });
+
+  it('a test broadcast sent from Rooms reaches the members and shows the recipients count', async () => {
+    const room = `e2e:room-${rand()}`;
+    const a = await connectUser(node.url, `e2e-a-${rand()}`, { rooms: ['e2e:*'] });
+    const b = await connectUser(node.url, `e2e-b-${rand()}`, { rooms: ['e2e:*'] });
+    for (const c of [a, b]) expect(await emitAck(c.socket, 'room:join', { room })).toMatchObject({ ok: true });
+
+    const page = await signedInPage();
+    await page.getByRole('link', { name: 'Rooms' }).click();
+    await page.getByLabel('Room name prefix').fill(room);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const rooms = page.getByTestId('rooms');
+    await rooms.getByRole('button', { name: room }).click();
+    const panel = page.getByTestId('room-panel');
+    await panel.getByText(a.welcome.userId).waitFor();
+    await panel.getByText(b.welcome.userId).waitFor();
+
+    await panel.getByLabel('Event').fill('e2e:ping');
+    await panel.getByLabel('Data (JSON)').fill('{"hello":"from the e2e test"}');
+    const received = Promise.all([nextEvent(a.socket, 'e2e:ping'), nextEvent(b.socket, 'e2e:ping')]);
+    await panel.getByRole('button', { name: `Send to ${room}` }).click();
+    const [[dataA, metaA], [dataB]] = await received;
+    expect(dataA).toEqual({ hello: 'from the e2e test' });
+    expect(dataB).toEqual({ hello: 'from the e2e test' });
+    expect(metaA).toMatchObject({ room });
+    await expect(panel.getByTestId('recipients').textContent()).resolves.toBe('2');
+    await page.context().close();
+  });
+
+  it('signing out ends the session: the API refuses the browser and pages go back to sign-in', async () => {
+    const page = await signedInPage();
+    expect((await page.request.get(`${node.url}/api/v1/admin/nodes`)).status()).toBe(200);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL((u) => u.pathname === '/dashboard/sign-in/');
+    await page.getByText('You are signed out.').waitFor();
+    expect((await page.request.get(`${node.url}/api/v1/admin/nodes`)).status()).toBe(401);
+    await page.goto(url('/nodes/'));
+    await page.waitForURL((u) => u.pathname === '/dashboard/sign-in/');
+    await page.context().close();
+  });
+});
