@@ -29,7 +29,7 @@ import { ConnectionManager } from './realtime/connection-manager';
 import { attachGateway, createIoServer } from './realtime/io';
 import { RoomManager } from './realtime/room-manager';
 import { TokenVerifier } from './realtime/token-verifier';
-import { clientAddress } from './realtime/handshake-auth';
+import { clientAddress, compileTrust } from './realtime/handshake-auth';
 import type { PgServer } from './realtime/types';
 import type { MetricsSample } from './contracts/api';
 import type { LiveSocket } from './contracts/socket-events';
@@ -71,6 +71,7 @@ export class PushgateNode {
   private readonly backend: BackendClient | null;
   private readonly heartbeatMs: number;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  private readonly trust: (addr: string, hop: number) => boolean;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;
@@ -82,6 +83,7 @@ export class PushgateNode {
     this.clock = opts.clock ?? systemClock;
     this.startedAt = this.clock.now();
     this.heartbeatMs = opts.heartbeatMs ?? config.heartbeatMs;
+    this.trust = compileTrust(config.trustProxy);
     this.logger = opts.logger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
     this.logger.add(this.logBuffer);
     const { logger, clock } = this;
@@ -147,7 +149,7 @@ export class PushgateNode {
       nodeId: config.nodeId,
       eventsPerSecond: config.rateLimits.eventsPerSecond,
       connectionsPerMinute: config.rateLimits.connectionsPerMinute,
-      trustProxy: config.trustProxy !== false,
+      trustProxy: this.trust,
       rateLimits: this.counters,
       accepting: () => !this.draining,
       connections: this.connections,
@@ -322,7 +324,7 @@ export class PushgateNode {
       connectedAt: s.data.connectedAt,
       rooms: [...s.rooms].filter((r) => r !== s.id),
       transport: s.conn.transport.name,
-      address: clientAddress(s, this.config.trustProxy !== false),
+      address: clientAddress(s, this.trust),
     }));
   }
 

@@ -78,3 +78,35 @@ describe('connection rate limit', () => {
     await request(node.url).get('/api/v1/status').set('Authorization', `Bearer ${ADMIN_KEY}`).expect(200);
   });
 });
+
+describe('connection rate limit behind a proxy', () => {
+  const viaProxy = (url: string, sub: string, forwardedFor: string) => connectUser(url, sub, {}, { extraHeaders: { 'X-Forwarded-For': forwardedFor } });
+  const refusedVia = (url: string, forwardedFor: string) => handshake(url, { token: makeToken({ sub: 'late' }) }, { extraHeaders: { 'X-Forwarded-For': forwardedFor } });
+  afterEach(closeAllClients);
+
+  it('ignores X-Forwarded-For unless TRUST_PROXY says so: a client cannot pick its own address', async () => {
+    const node = await startNode({ RATE_LIMIT_CONNECTIONS: '2' });
+    try {
+      await viaProxy(node.url, 'a', '198.51.100.1');
+      await viaProxy(node.url, 'b', '198.51.100.2');
+      expect(await refusedVia(node.url, '198.51.100.3')).toEqual({ message: 'RATE_LIMITED', code: 'RATE_LIMITED' });
+    } finally {
+      closeAllClients();
+      await node.stop();
+    }
+  });
+
+  it('with TRUST_PROXY=loopback, counts each forwarded client on its own, from the nearest untrusted hop', async () => {
+    const node = await startNode({ RATE_LIMIT_CONNECTIONS: '2', TRUST_PROXY: 'loopback' });
+    try {
+      await viaProxy(node.url, 'a', '198.51.100.1');
+      await viaProxy(node.url, 'b', '198.51.100.1');
+      await viaProxy(node.url, 'c', '198.51.100.2');
+      // A spoofed first entry does not help: the last untrusted hop is what counts.
+      expect(await refusedVia(node.url, '203.0.113.9, 198.51.100.1')).toEqual({ message: 'RATE_LIMITED', code: 'RATE_LIMITED' });
+    } finally {
+      closeAllClients();
+      await node.stop();
+    }
+  });
+});

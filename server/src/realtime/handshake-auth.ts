@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import proxyaddr from 'proxy-addr';
 import type { RateLimitStore } from '../cluster/rate-limit-store';
 import type { HandshakeErrorCode } from '../contracts/error-codes';
 import type { Clock } from '../lib/clock';
@@ -12,7 +13,8 @@ export interface HandshakeDeps {
   verifier: TokenVerifier;
   rateLimits: RateLimitStore;
   connectionsPerMinute: number;
-  trustProxy: boolean;
+  /** From compileTrust(TRUST_PROXY). */
+  trustProxy: (addr: string, hop: number) => boolean;
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
@@ -30,13 +32,24 @@ function bearer(headers: IncomingHttpHeaders): string | undefined {
   return typeof h === 'string' && /^bearer\s+/i.test(h) ? h.replace(/^bearer\s+/i, '').trim() : undefined;
 }
 
-export function clientAddress(socket: PgSocket, trustProxy: boolean): string {
-  if (trustProxy) {
-    const fwd = socket.handshake.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return socket.handshake.address;
+/**
+ * Which hops of X-Forwarded-For to believe, with Express's `trust proxy` semantics (true, a hop
+ * count, or addresses/subnets such as `loopback, 10.0.0.0/8`), so HTTP and Socket.IO rate limits
+ * see the same client address. Taking the first X-Forwarded-For entry instead would let any
+ * client pick its own address and walk around RATE_LIMIT_CONNECTIONS.
+ */
+export type TrustProxy = boolean | number | string;
+
+export function compileTrust(trust: TrustProxy): (addr: string, hop: number) => boolean {
+  if (trust === true) return () => true;
+  if (trust === false) return () => false;
+  if (typeof trust === 'number') return (_addr, hop) => hop < trust;
+  return proxyaddr.compile(trust.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+export function clientAddress(socket: PgSocket, trust: (addr: string, hop: number) => boolean): string {
+  const req = socket.request;
+  return req.socket?.remoteAddress ? proxyaddr(req, trust) : socket.handshake.address;
 }
 
 /** Socket.IO middleware: connection rate limit per address (cluster-wide), then the JWT. */
