@@ -37,6 +37,10 @@ export class PushService {
 
   push(body: PushBody): Promise<PushResult> {
     const rooms = unique(body.rooms);
+    // Personal rooms are addressed through `users`: as a room they would be delivered but never
+    // counted in `recipients` (presence does not store them), and the prefix is reserved anyway.
+    const personal = rooms.find((r) => r.startsWith('user:'));
+    if (personal !== undefined) return Promise.reject(new AppError('FORBIDDEN', `Rooms starting with "user:" are reserved; push to users: ["${personal.slice(5)}"] instead`));
     const users = unique(body.users);
     const socketIds = unique(body.socketIds);
     // meta.room names the room only when a room is the push's single target.
