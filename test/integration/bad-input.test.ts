@@ -437,6 +437,11 @@ const KID_SECRET_2 = 'second-kid-secret-0123456789abcdef';
 /** Base64url JSON, for hand-made tokens. */
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 const exp = (s: number) => Math.floor(Date.now() / 1000) + s;
+/** A hand-made HS256 token, for claims jsonwebtoken would refuse to sign. */
+const hs256 = (header: object, payload: unknown, secret = TEST_JWT_SECRET) => {
+  const signingInput = `${b64({ alg: 'HS256', typ: 'JWT', ...header })}.${b64(typeof payload === 'string' ? payload : JSON.stringify(payload))}`;
+  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
+};
 /** An HS256 token that expired 30 s ago. */
 const expired = (kid: string, secret: string) => jwt.sign({ sub: 'x', exp: exp(-30) }, secret, { algorithm: 'HS256', keyid: kid });
 
@@ -600,7 +605,13 @@ describe('bad socket input', () => {
     ['a 201-character sub', makeToken({ sub: 's'.repeat(201) }, { keyid: 'k1' }), 'UNAUTHORIZED'],
     ['a rooms claim that is a string', makeToken({ sub: 'x', rooms: 'chat:*' }, { keyid: 'k1' }), 'UNAUTHORIZED'],
     ['a rooms claim with a number', makeToken({ sub: 'x', rooms: [1] }, { keyid: 'k1' }), 'UNAUTHORIZED'],
-    ['a JSON payload that is not an object', `${b64({ alg: 'HS256', kid: 'k1' })}.${b64('"x"')}.${createHmac('sha256', TEST_JWT_SECRET).update(`${b64({ alg: 'HS256', kid: 'k1' })}.${b64('"x"')}`).digest('base64url')}`, 'UNAUTHORIZED'],
+    ['a JSON payload that is not an object', hs256({ kid: 'k1' }, '"x"'), 'UNAUTHORIZED'],
+    ['a payload that is not JSON', hs256({ kid: 'k1' }, 'not json'), 'UNAUTHORIZED'],
+    ['an exp that is a string', hs256({ kid: 'k1' }, { sub: 'x', exp: String(exp(600)) }), 'UNAUTHORIZED'],
+    ['a sub that is an object', hs256({ kid: 'k1' }, { sub: { id: 'x' }, exp: exp(600) }), 'UNAUTHORIZED'],
+    ['a payload with __proto__', hs256({ kid: 'k1' }, '{"__proto__":{"sub":"admin"},"exp":9999999999}'), 'UNAUTHORIZED'],
+    ['a header that is not JSON', `${b64('not json')}.${b64({ sub: 'x' })}.sig`, 'UNAUTHORIZED'],
+    ['four segments', `${makeToken({ sub: 'x' }, { keyid: 'k1' })}.extra`, 'UNAUTHORIZED'],
   ];
 
   const tokenTable = tokenCases.map(([name, token, code]) => ({ name, token, code }));

@@ -60,7 +60,13 @@ export class TokenVerifier {
   /** A token naming a `kid` is checked against that key only; without one, against every key. */
   private keysFor(token: string): KeyObject[] {
     if (this.byKid.size === 0) return this.anyKeys;
-    const decoded = jwt.decode(token, { complete: true });
+    let decoded: ReturnType<typeof jwt.decode>;
+    try {
+      decoded = jwt.decode(token, { complete: true });
+    } catch (err) {
+      // jws throws (instead of returning null) when the header parses but the payload is not JSON.
+      throw new AppError('UNAUTHORIZED', 'The token is invalid', { cause: err });
+    }
     const kid = decoded && typeof decoded === 'object' ? decoded.header.kid : undefined;
     if (kid === undefined) return this.anyKeys;
     const key = this.byKid.get(kid);
