@@ -7,12 +7,13 @@ import { dateTime } from '../../../lib/format';
 import type { LogLine } from '../../../lib/types';
 import { usePoll } from '../../../lib/use-poll';
 
+// Access lines (level http) and debug lines drown everything else, so the page opens at info.
 const LEVELS = [
-  { value: '', label: 'All levels' },
   { value: 'error', label: 'Errors only' },
   { value: 'warn', label: 'Warnings and worse' },
   { value: 'info', label: 'Info and worse' },
-  { value: 'http', label: 'HTTP access and worse' },
+  { value: 'http', label: 'Info + HTTP access' },
+  { value: '', label: 'Everything (debug)' },
 ];
 
 function metaText(meta: Record<string, unknown>): string {
@@ -23,7 +24,7 @@ function metaText(meta: Record<string, unknown>): string {
 }
 
 export function LogsView() {
-  const [level, setLevel] = useState('');
+  const [level, setLevel] = useState('info');
   const [limit, setLimit] = useState(200);
   const [live, setLive] = useState(true);
   const poll = usePoll(() => apiCall<{ lines: LogLine[] }>(`/admin/logs?limit=${limit}${level ? `&level=${level}` : ''}`), live ? 2000 : null, [level, limit]);

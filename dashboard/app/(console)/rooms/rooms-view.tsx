@@ -175,7 +175,7 @@ function RoomPanel({ room, onClose }: { room: string; onClose: () => void }) {
           <ul className="members">
             {detail.data.users.map((u) => (
               <li key={u.userId}>
-                <Link href={`/connections/?user=${enc(u.userId)}`}>{u.userId}</Link>
+                <Link href={`/connections/?user=${enc(u.userId)}`} prefetch={false}>{u.userId}</Link>
                 <span className="muted">
                   {u.sockets} socket{u.sockets === 1 ? '' : 's'}
                 </span>
