@@ -24,15 +24,23 @@ async function main(): Promise<void> {
   const redis = await RedisServer.start();
   const backend = new FakeBackend();
   let calls = 0;
-  // One forwarded event in twenty fails, so the backend-errors line is not flat.
-  backend.handler = (_req, res) => {
-    res.writeHead(++calls % 20 === 0 ? 502 : 200, { 'content-type': 'application/json' });
+  // Some forwarded events fail or time out, so the backend-errors line is not flat and the logs
+  // have warnings in them.
+  backend.handler = async (_req, res) => {
+    calls++;
+    if (calls % 40 === 0) await sleep(400);
+    res.writeHead(calls % 25 === 0 ? 502 : 200, { 'content-type': 'application/json' });
     res.end('{"ok":true}');
   };
   const backendUrl = await backend.start();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'shots', BACKEND_URL: backendUrl, DASHBOARD_DIR: DASHBOARD_OUT };
+  const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'shots', BACKEND_URL: backendUrl, BACKEND_TIMEOUT_MS: '300', DASHBOARD_DIR: DASHBOARD_OUT };
   const nodes: TestNode[] = [await startNode({ ...env, NODE_ID: 'node-a' }), await startNode({ ...env, NODE_ID: 'node-b' })];
+  // The log buffer keeps every level (debug and access lines included), which would push the
+  // lines worth showing out of it within seconds of traffic: keep info and worse here.
+  for (const n of nodes) n.logBuffer.level = 'info';
   const doomed = await ProcessNode.start({ ...env, NODE_ID: 'node-c', HEARTBEAT_MS: '1000' });
+  // A socket on the node about to die: the survivors then clean up its presence (and log it).
+  await connectUser(doomed.url, 'user-on-node-c', { rooms: ['chat:*'] });
 
   const sockets: Socket[] = [];
   const rooms = ['chat:lobby', 'chat:support', 'orders:eu-1', 'orders:us-2', 'presence:team-7'];
@@ -117,7 +125,7 @@ async function main(): Promise<void> {
     await shot(page, `dashboard-rooms${viewport.suffix}`);
 
     await page.goto(`${base}/logs/`);
-    await page.getByTestId('logs').waitFor();
+    await page.locator('[data-testid=logs], [data-testid=empty]').first().waitFor();
     await shot(page, `dashboard-logs${viewport.suffix}`);
 
     await page.goto(`${base}/nodes/`);
