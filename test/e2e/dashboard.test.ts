@@ -60,6 +60,14 @@ describe('dashboard in a browser, against a node with Redis', () => {
       await request(node.url).delete('/api/v1/users/someone/connections').expect(401);
     });
 
+    it('pages are served with a same-origin CSP that does not force https (plain-HTTP nodes must work)', async () => {
+      const res = await request(node.url).get('/dashboard/').expect(200);
+      const csp = String(res.headers['content-security-policy']);
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain('upgrade-insecure-requests');
+    });
+
     it('every page sends the browser to sign-in and shows no cluster data', async () => {
       const page = await newPage();
       for (const path of ['/', '/connections/', '/rooms/', '/logs/', '/nodes/']) {

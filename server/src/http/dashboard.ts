@@ -22,6 +22,10 @@ export function dashboardRoutes(outDir: string | null): Router {
           frameAncestors: ["'none'"],
           objectSrc: ["'none'"],
           baseUri: ["'self'"],
+          // helmet adds upgrade-insecure-requests by default; over plain HTTP from any address but
+          // localhost the browser then fetches every script and stylesheet over https, which the
+          // node does not speak, and the dashboard never loads. TLS, where used, is in front.
+          upgradeInsecureRequests: null,
         },
       },
     }),
