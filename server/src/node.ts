@@ -26,7 +26,7 @@ import { Metrics } from './metrics/metrics';
 import { MetricsHistory } from './metrics/metrics-history';
 import { ClusterCommands } from './realtime/cluster-commands';
 import { ConnectionManager } from './realtime/connection-manager';
-import { attachGateway, createIoServer } from './realtime/io';
+import { acceptStickyConnections, attachGateway, createIoServer } from './realtime/io';
 import { RoomManager } from './realtime/room-manager';
 import { TokenVerifier } from './realtime/token-verifier';
 import { clientAddress, compileTrust } from './realtime/handshake-auth';
@@ -125,6 +125,7 @@ export class PushgateNode {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
       adapter: this.redis ? redisAdapter(this.redis, config.redisPrefix, config.redisSharded) : undefined,
+      accepting: () => !this.draining,
     });
 
     this.backend = config.backend.url ? new HttpBackendClient(config.backend.url, config.backend.secret, config.maxPayloadBytes) : null;
@@ -230,6 +231,7 @@ export class PushgateNode {
       const reaped = await this.registry.reap();
       if (reaped.length) this.logger.warn('removed the presence of nodes that stopped heart-beating', { nodes: reaped });
     });
+    if (this.config.pm2Sticky) acceptStickyConnections(this.io);
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(this.config.port, this.config.host, () => {
@@ -268,10 +270,19 @@ export class PushgateNode {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.http.close();
+    if (this.config.pm2Sticky && process.connected) {
+      // The PM2 daemon routes new sessions to any worker still attached to it, a draining one
+      // included, and a handshake handed to a process about to exit is lost (the client then waits
+      // out its connect timeout). Leaving the IPC channel takes this worker out of the rotation;
+      // established connections are plain sockets and keep working until drained.
+      process.disconnect();
+    }
     this.io.local.emit('server:draining', { nodeId: this.config.nodeId, reconnectInMs: 0 });
     while (this.inflight > 0 && this.clock.now() < deadline - 500) await new Promise((r) => setTimeout(r, 20));
     const sockets = this.connections.all();
-    for (const s of sockets) s.disconnect(true);
+    // Closing the transport (not socket.disconnect()) is what makes socket.io-client reconnect on
+    // its own, to another node: a server-side disconnect() tells it to stay away.
+    for (const s of sockets) s.conn.close();
     let giveUp: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(sockets.map((s) => this.connections.remove(s))),
@@ -279,8 +290,10 @@ export class PushgateNode {
     ]);
     clearTimeout(giveUp);
     await this.registry.remove(this.config.nodeId).catch(() => undefined);
-    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    // In-flight requests are done (or out of time): idle keep-alive connections would otherwise
+    // hold io.close() (which waits for the HTTP server) until their own timeout.
     this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
     await this.backend?.close().catch(() => undefined);
     await this.redis?.close();
     this.loopDelay.disable();

@@ -11,6 +11,8 @@ export const ADMIN_KEY = 'k_admin_0123456789abcdef01234567';
 export const PUSH_KEY = 'k_push_0123456789abcdef012345678';
 export const READ_KEY = 'k_read_0123456789abcdef012345678';
 export const SIGNED_KEY = 'k_signed_0123456789abcdef0123456';
+/** API_KEYS with every test key: admin, push, read, and a key that must sign. */
+export const API_KEYS_FOR_TESTS = `admin:${ADMIN_KEY}:admin,pusher:${PUSH_KEY}:push,reader:${READ_KEY}:read,signer:${SIGNED_KEY}:push+read+signed`;
 
 export interface TestNode extends PushgateNode {
   /** Every log line this node wrote, as parsed JSON. */
@@ -29,7 +31,7 @@ export async function startNode(env: Record<string, string | undefined> = {}, op
     PORT: '0',
     HOST: '127.0.0.1',
     JWT_SECRET: TEST_JWT_SECRET,
-    API_KEYS: `admin:${ADMIN_KEY}:admin,pusher:${PUSH_KEY}:push,reader:${READ_KEY}:read,signer:${SIGNED_KEY}:push+read+signed`,
+    API_KEYS: API_KEYS_FOR_TESTS,
     RATE_LIMIT_CONNECTIONS: '0',
     RATE_LIMIT_HTTP: '0',
     RATE_LIMIT_EVENTS: '0',

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ADMIN_KEY, PUSH_KEY, READ_KEY, SIGNED_KEY, TEST_JWT_SECRET } from './node';
+import { API_KEYS_FOR_TESTS, TEST_JWT_SECRET } from './node';
 import { freePort } from './redis-server';
 
 const ROOT = join(__dirname, '..', '..');
@@ -32,7 +32,7 @@ export class ProcessNode {
       : {
           NODE_ENV: 'test',
           JWT_SECRET: TEST_JWT_SECRET,
-          API_KEYS: `admin:${ADMIN_KEY}:admin,pusher:${PUSH_KEY}:push,reader:${READ_KEY}:read,signer:${SIGNED_KEY}:push+read+signed`,
+          API_KEYS: API_KEYS_FOR_TESTS,
           RATE_LIMIT_CONNECTIONS: '0',
           RATE_LIMIT_HTTP: '0',
           RATE_LIMIT_EVENTS: '0',

@@ -49,6 +49,13 @@ export interface Config {
   trustProxy: boolean | number | string;
   /** The dashboard's static export. @default <project>/dashboard/out */
   dashboardDir: string | null;
+  /**
+   * PM2_STICKY=true: a worker of `@socket.io/pm2` in cluster mode. The PM2 daemon owns the public
+   * port (PM2_PORT) and hands each connection to a worker by Socket.IO session id; this process
+   * then listens only on its own port, PORT + NODE_APP_INSTANCE, for scrapes and health checks.
+   * @default false
+   */
+  pm2Sticky: boolean;
 }
 
 export class ConfigError extends Error {
@@ -92,6 +99,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   TRUST_PROXY: optional,
   DASHBOARD_DIR: optional,
+  PM2_STICKY: z.enum(['true', 'false', '1', '0']).default('false'),
+  NODE_APP_INSTANCE: int(0),
 });
 
 function parseApiKeys(raw: string): ApiKey[] {
@@ -199,9 +208,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? []
       : '*';
 
+  const pm2Sticky = e.PM2_STICKY === 'true' || e.PM2_STICKY === '1';
+  // Under PM2 every instance has its own direct port; a zero PORT stays "any free port".
+  const port = pm2Sticky && e.PORT !== 0 ? e.PORT + e.NODE_APP_INSTANCE : e.PORT;
+  need('PORT', port <= 65535, `+ NODE_APP_INSTANCE is above 65535`);
   const config: Config = {
     env: e.NODE_ENV,
-    port: e.PORT,
+    port,
     host: e.HOST,
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}`,
     redisUrl: e.REDIS_URL ?? null,
@@ -225,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     dashboardDir: e.DASHBOARD_DIR ?? (projectRoot() ? join(projectRoot()!, 'dashboard', 'out') : null),
+    pm2Sticky,
   };
   return Object.freeze(config);
 }

@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
+import { setupWorker } from '@socket.io/sticky';
 import { Server, type ServerOptions } from 'socket.io';
 import { RESERVED_CLIENT_EVENTS } from '../contracts/socket-events';
 import type { Clock } from '../lib/clock';
@@ -18,6 +19,12 @@ export interface IoOptions {
   corsOrigins: '*' | string[];
   maxPayloadBytes: number;
   adapter?: ServerOptions['adapter'];
+  /**
+   * false refuses new Engine.IO sessions at the HTTP level (while draining): the client sees a
+   * transport error and reconnects elsewhere with its usual backoff, where a Socket.IO-level
+   * refusal would make it give up.
+   */
+  accepting?: () => boolean;
 }
 
 /** The Socket.IO server with pushgate's transport settings; handlers are attached by attachGateway. */
@@ -26,9 +33,18 @@ export function createIoServer(http: HttpServer, opts: IoOptions): PgServer {
     path: '/socket.io',
     serveClient: false,
     maxHttpBufferSize: opts.maxPayloadBytes,
+    allowRequest: (_req, cb) => (opts.accepting?.() === false ? cb('draining', false) : cb(null, true)),
     cors: { origin: opts.corsOrigins === '*' ? true : opts.corsOrigins, credentials: opts.corsOrigins !== '*' },
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
   });
+}
+
+/**
+ * Under `@socket.io/pm2` the daemon accepts every connection on the public port and passes it to
+ * the worker that owns its Socket.IO session; this makes the worker's HTTP server take them.
+ */
+export function acceptStickyConnections(io: PgServer): void {
+  setupWorker(io);
 }
 
 export interface GatewayDeps extends HandshakeDeps {

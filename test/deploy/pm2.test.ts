@@ -1,0 +1,160 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io as ioClient, type Socket } from 'socket.io-client';
+import { ensureServerBuilt, ROOT } from '../support/build';
+import { ADMIN_KEY, API_KEYS_FOR_TESTS, eventually, nextEvent, TEST_JWT_SECRET, makeToken } from '../support/node';
+import { freePort, RedisServer } from '../support/redis-server';
+import { uniquePrefix } from '../support/redis';
+
+/**
+ * PM2 cluster mode exactly as ecosystem.config.js ships it, run by @socket.io/pm2 (the pm2 that
+ * routes by Socket.IO session id), with two instances on one real Redis and default clients
+ * (HTTP long-polling first, then the upgrade), which plain PM2 breaks.
+ */
+const PM2 = join(ROOT, 'node_modules', '.bin', 'pm2');
+const USERS = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+
+/** Two consecutive free ports: the instances listen on base + NODE_APP_INSTANCE. */
+async function freePortPair(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+  for (;;) {
+    const p = await freePort();
+    if (p < 65535 && (await free(p + 1))) return p;
+  }
+}
+
+interface Client {
+  user: string;
+  socket: Socket;
+  /** nodeId of the latest welcome (a reconnect brings a new one). */
+  nodeId: string | null;
+  welcomes: number;
+}
+
+describe('PM2 cluster mode with sticky sessions (@socket.io/pm2)', () => {
+  const home = mkdtempSync(join(tmpdir(), 'pushgate-pm2-'));
+  let redis: RedisServer;
+  let env: NodeJS.ProcessEnv;
+  let publicPort: number;
+  let base: number;
+  const clients: Client[] = [];
+
+  function pm2(...args: string[]): Promise<{ code: number | null; out: string }> {
+    return new Promise((resolve) => {
+      const proc = spawn(process.execPath, [PM2, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
+      proc.once('exit', (code) => resolve({ code, out }));
+    });
+  }
+
+  const push = (port: number, id: string) =>
+    fetch(`http://127.0.0.1:${port}/api/v1/push`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ users: USERS, event: 'note', data: { id }, id }),
+    });
+
+  beforeAll(async () => {
+    ensureServerBuilt();
+    redis = await RedisServer.start();
+    publicPort = await freePort();
+    base = await freePortPair();
+    env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PM2_HOME: home,
+      PM2_PORT: String(publicPort),
+      INSTANCE_PORT_BASE: String(base),
+      PM2_INSTANCES: '2',
+      PM2_APP_NAME: 'pushgate-test',
+      HOST: '127.0.0.1',
+      NODE_ENV: 'test',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: uniquePrefix('pm2'),
+      JWT_SECRET: TEST_JWT_SECRET,
+      API_KEYS: API_KEYS_FOR_TESTS,
+      RATE_LIMIT_HTTP: '0',
+      RATE_LIMIT_CONNECTIONS: '0',
+      RATE_LIMIT_EVENTS: '0',
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+      HEARTBEAT_MS: '500',
+    };
+    const started = await pm2('start', join(ROOT, 'ecosystem.config.js'));
+    if (started.code !== 0) throw new Error(`pm2 start failed: ${started.out}`);
+    for (const port of [base, base + 1]) await eventually(() => fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false), 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.socket.disconnect();
+    const killed = await Promise.race([pm2('kill'), new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref())]);
+    if (!killed) {
+      // A daemon that does not answer must not outlive the run.
+      const pid = Number(readFileSync(join(home, 'pm2.pid'), 'utf8'));
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+    await redis?.destroy();
+    rmSync(home, { recursive: true, force: true });
+  }, 30_000);
+
+  it('default clients connect through the daemon, spread over both instances, and a push crosses instances', async () => {
+    for (const user of USERS) {
+      // Default transports: long-polling first, then the upgrade. Quick reconnects for the reload test.
+      const socket = ioClient(`http://127.0.0.1:${publicPort}`, { auth: { token: makeToken({ sub: user }, { expiresIn: 3600 }) }, forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+      const client: Client = { user, socket, nodeId: null, welcomes: 0 };
+      socket.on('welcome', (w: { nodeId: string }) => {
+        client.nodeId = w.nodeId;
+        client.welcomes += 1;
+      });
+      clients.push(client);
+      const [welcome] = await nextEvent<[{ userId: string }]>(socket, 'welcome', 10_000);
+      expect(welcome.userId).toBe(user);
+    }
+    expect(new Set(clients.map((c) => c.nodeId)).size).toBe(2);
+    await eventually(() => clients.every((c) => c.socket.io.engine.transport.name === 'websocket'), 10_000);
+
+    // Through instance 0's own port: half the recipients live on instance 1.
+    const got = clients.map((c) => nextEvent<[{ id: string }]>(c.socket, 'note'));
+    const res = await push(base, 'pm2-first');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: { recipients: number } }).data.recipients).toBe(USERS.length);
+    for (const [data] of await Promise.all(got)) expect(data).toEqual({ id: 'pm2-first' });
+
+    // Every instance can be scraped on its own port, each under its own node label.
+    const labels = await Promise.all(
+      [base, base + 1].map(async (port) => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return /pushgate_connected_sockets\{node="([^"]+)"\}/.exec(text)?.[1];
+      }),
+    );
+    expect(new Set(labels).size).toBe(2);
+    expect(labels.sort()).toEqual([...new Set(clients.map((c) => c.nodeId))].sort());
+  });
+
+  it('pm2 reload is a rolling restart: the old instances drain and every client is connected again', async () => {
+    const before = new Set(clients.map((c) => c.nodeId));
+    const drained = clients.map((c) => nextEvent(c.socket, 'server:draining', 30_000));
+    const reloaded = await pm2('reload', 'pushgate-test');
+    expect(reloaded.code).toBe(0);
+    await Promise.all(drained);
+    // @socket.io/pm2's router can lose a handshake sent while a worker is being replaced; that
+    // client comes back after its connect timeout (20 s by default), hence the long bound.
+    await eventually(() => clients.every((c) => c.socket.connected && c.nodeId !== null && !before.has(c.nodeId)), 60_000, 50);
+
+    const got = clients.map((c) => nextEvent<[{ id: string }]>(c.socket, 'note'));
+    const res = await push(publicPort, 'pm2-after-reload');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: { recipients: number } }).data.recipients).toBe(USERS.length);
+    for (const [data] of await Promise.all(got)) expect(data).toEqual({ id: 'pm2-after-reload' });
+  }, 120_000);
+});
