@@ -38,6 +38,8 @@ import type { CircuitBreakerOptions } from './routing/circuit-breaker';
 import { MessageRouter } from './routing/message-router';
 import { PushService } from './routing/push-service';
 
+const LOOP_RESOLUTION_MS = 20;
+
 export interface NodeOptions {
   logger?: Logger;
   clock?: Clock;
@@ -61,7 +63,7 @@ export class PushgateNode {
   readonly version = readVersion();
   readonly startedAt: number;
   /** This node's recent log lines and metric samples, for the dashboard. */
-  readonly logBuffer = new LogBuffer();
+  readonly logBuffer: LogBuffer;
   readonly history: MetricsHistory;
 
   private readonly clock: Clock;
@@ -70,12 +72,14 @@ export class PushgateNode {
   private readonly counters: RateLimitStore;
   private readonly backend: BackendClient | null;
   private readonly heartbeatMs: number;
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly trust: (addr: string, hop: number) => boolean;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;
   private redisWasDown = false;
+  /** Until Redis was up once, "not all connections ready" is start-up, not an outage. */
+  private redisUpSeen = false;
   private stopping: Promise<void> | null = null;
 
   constructor(config: Config, private readonly opts: NodeOptions = {}) {
@@ -85,6 +89,9 @@ export class PushgateNode {
     this.heartbeatMs = opts.heartbeatMs ?? config.heartbeatMs;
     this.trust = compileTrust(config.trustProxy);
     this.logger = opts.logger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, pretty: config.env === 'development' && process.stdout.isTTY });
+    // The buffer keeps what the node logs, at the node's level: at `debug` it would fill with lines
+    // the operator turned off and push out the ones the Logs page is for.
+    this.logBuffer = new LogBuffer(1000, config.logLevel);
     this.logger.add(this.logBuffer);
     const { logger, clock } = this;
 
@@ -314,9 +321,10 @@ export class PushgateNode {
   /** After an outage Redis may have lost everything (no persistence): publish this node's state again. */
   private onRedisChange(up: boolean): void {
     if (!up) {
-      this.redisWasDown = true;
+      if (this.redisUpSeen) this.redisWasDown = true;
       return;
     }
+    this.redisUpSeen = true;
     if (!this.redisWasDown || this.draining) return;
     this.redisWasDown = false;
     void this.beat()
@@ -356,7 +364,8 @@ export class PushgateNode {
       startedAt: this.startedAt,
       lastSeen: this.clock.now(),
       memoryRss: process.memoryUsage.rss(),
-      eventLoopLagMs: Math.round((this.loopDelay.mean / 1e6) * 100) / 100 || 0,
+      // The histogram counts the sampling interval itself (LOOP_RESOLUTION_MS): lag is what exceeds it.
+      eventLoopLagMs: Math.round(Math.max(0, this.loopDelay.mean / 1e6 - LOOP_RESOLUTION_MS) * 100) / 100 || 0,
       redis: this.redisState(),
       ready: !this.draining && this.redisState() !== 'down',
     };

@@ -17,8 +17,11 @@ export interface LogLine {
 export class LogBuffer extends Transport {
   private readonly lines: LogLine[] = [];
 
-  constructor(private readonly capacity = 1000) {
-    super({ level: 'debug' });
+  constructor(
+    private readonly capacity = 1000,
+    level = 'debug',
+  ) {
+    super({ level });
   }
 
   override log(info: Record<string | symbol, unknown>, callback: () => void): void {
