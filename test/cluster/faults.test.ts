@@ -38,13 +38,16 @@ describe('a node killed with SIGKILL', () => {
   });
 });
 
-describe('Redis stopped and restarted under two running nodes', () => {
+describe.each([
+  ['classic', 'false'],
+  ['sharded', 'true'],
+])('Redis stopped and restarted under two running nodes (%s adapter)', (_kind, sharded) => {
   let redis: RedisServer;
   let a: TestNode;
   let b: TestNode;
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('restart') };
+    const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('restart'), REDIS_SHARDED: sharded };
     a = await startNode({ ...env, NODE_ID: 'ra' });
     b = await startNode({ ...env, NODE_ID: 'rb' });
   });

@@ -119,3 +119,36 @@ describe('RATE_LIMIT_CONNECTIONS is counted cluster-wide', () => {
     expect(err.data?.code).toBe('RATE_LIMITED');
   });
 });
+
+describe('the sharded adapter (REDIS_SHARDED=true, SSUBSCRIBE) on a real Redis 7', () => {
+  let a: TestNode;
+  let b: TestNode;
+  beforeAll(async () => {
+    [a, b] = await pair({ REDIS_SHARDED: 'true' });
+  });
+  afterEach(closeAllClients);
+  afterAll(async () => {
+    await a.stop();
+    await b.stop();
+  });
+
+  it('carries pushes, cluster-wide membership changes and disconnects between nodes', async () => {
+    const onB = await connectUser(b.url, 'sharded-user');
+    const got = nextEvent(onB.socket, 'note');
+    const res = await request(a.url).post('/api/v1/push').set(auth).send({ users: ['sharded-user'], event: 'note', data: 's' }).expect(200);
+    expect(res.body.data.recipients).toBe(1);
+    expect((await got)[0]).toBe('s');
+
+    // Server-side commands (serverSideEmitWithAck) cross over the sharded channels too.
+    const put = await request(a.url).put('/api/v1/rooms/shard:1/members/sharded-user').set(auth).expect(200);
+    expect(put.body.data.sockets).toBe(1);
+    const inRoom = nextEvent(onB.socket, 'room-note');
+    await request(a.url).post('/api/v1/rooms/shard:1/broadcast').set(auth).send({ event: 'room-note', data: 'r' }).expect(200);
+    expect((await inRoom)[1]).toEqual(expect.objectContaining({ room: 'shard:1' }));
+
+    const gone = nextEvent(onB.socket, 'disconnect');
+    const del = await request(a.url).delete('/api/v1/users/sharded-user/connections').set(auth).expect(200);
+    expect(del.body.data.disconnected).toBe(1);
+    await gone;
+  });
+});
