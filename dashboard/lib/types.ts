@@ -1,4 +1,6 @@
-import type { MetricsSample, NodeStatus, StatusResponse } from '@contracts/api';
+import type { LogLine, MetricsSample, NodeStatus, StatusResponse } from '@contracts/api';
+
+export type { LogLine };
 
 /** `GET /admin/overview`: status, each node's samples, and their sum. */
 export interface Overview extends StatusResponse {
@@ -9,10 +11,3 @@ export interface Overview extends StatusResponse {
 /** The registry also says whether a node is still heart-beating. */
 export type ClusterNode = NodeStatus & { alive?: boolean };
 
-export interface LogLine {
-  ts: string;
-  level: string;
-  message: string;
-  nodeId: string;
-  meta: Record<string, unknown>;
-}

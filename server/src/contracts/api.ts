@@ -140,3 +140,13 @@ export interface MetricsSample {
   heapUsedBytes: number;
   eventLoopLagMs: number;
 }
+
+/** One log line as the dashboard shows it (already redacted by the logger). */
+export interface LogLine {
+  ts: string;
+  level: string;
+  message: string;
+  nodeId: string;
+  /** Everything else the line carried (already redacted by the logger's format). */
+  meta: Record<string, unknown>;
+}

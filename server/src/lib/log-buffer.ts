@@ -1,13 +1,7 @@
 import Transport from 'winston-transport';
+import type { LogLine } from '../contracts/api';
 
-export interface LogLine {
-  ts: string;
-  level: string;
-  message: string;
-  nodeId: string;
-  /** Everything else the line carried (already redacted by the logger's format). */
-  meta: Record<string, unknown>;
-}
+export type { LogLine };
 
 /**
  * Keeps this node's last N log lines for the dashboard. It sits behind the logger's redaction
