@@ -31,8 +31,9 @@ Scenarios (all by default): fanout, latency, memory, http, cluster
   --deliveries N        deliveries per fan-out repetition (default 300000; quick 60000)
   --workers N           client processes (default 4)
   --latency-room N      sockets in the latency room (default 1000)
-  --latency-rate N      pushes per second in the latency test (default 50)
-  --latency-seconds N   length of one latency repetition (default 8; quick 4)
+  --latency-rate N      pushes per second in the latency test (default 10: 10,000 deliveries/s,
+                        well below saturation, so queueing does not dominate)
+  --latency-seconds N   length of one latency repetition (default 10; quick 5)
   --idle N              idle connections for the memory test (default 5000; quick 2000)
   --http-seconds N      length of one push-API repetition (default 8; quick 3)
   --http-connections N  keep-alive connections of the HTTP load generator (default 32)
@@ -84,8 +85,8 @@ function parseArgs(argv) {
     deliveries: o.deliveries ?? (q ? 60000 : 300000),
     workers: o.workers ?? 4,
     latencyRoom: o.latencyRoom ?? 1000,
-    latencyRate: o.latencyRate ?? 50,
-    latencySeconds: o.latencySeconds ?? (q ? 4 : 8),
+    latencyRate: o.latencyRate ?? 10,
+    latencySeconds: o.latencySeconds ?? (q ? 5 : 10),
     idle: o.idle ?? (q ? 2000 : 5000),
     httpSeconds: o.httpSeconds ?? (q ? 3 : 8),
     httpConnections: o.httpConnections ?? 32,
@@ -426,8 +427,9 @@ async function fanout(ctx, targets, sizes, label) {
       const w = await waiting;
       const cpu1 = await Promise.all(servers.map((s) => s.probe()));
       const seconds = (w.last - t0) / 1000;
-      const cpuMs = cpu1.reduce((sum, c, i) => sum + (c.cpuUser + c.cpuSystem - cpu0[i].cpuUser - cpu0[i].cpuSystem) / 1000, 0);
-      const r = { rate: w.received / seconds, delivered: w.received, expected: w.expected, complete: w.complete, seconds, pushes: messages, serverCpuMs: cpuMs, cpuUsPerDelivery: (cpuMs * 1000) / w.received };
+      const cpuEach = Object.fromEntries(servers.map((s, i) => [s.name, (cpu1[i].cpuUser + cpu1[i].cpuSystem - cpu0[i].cpuUser - cpu0[i].cpuSystem) / 1000]));
+      const cpuMs = Object.values(cpuEach).reduce((a, b) => a + b, 0);
+      const r = { rate: w.received / seconds, delivered: w.received, expected: w.expected, complete: w.complete, seconds, pushes: messages, serverCpuMs: cpuMs, serverCpuMsEach: cpuEach, cpuUsPerDelivery: (cpuMs * 1000) / w.received };
       if (redis0) r.redisCallsPerPush = diffStats(redis0, parseCommandStats(ctx.redis.info('commandstats')), messages);
       log(`${label} ${size} ${t.kind}: ${Math.round(r.rate)} deliveries/s (${w.received}/${w.expected} in ${seconds.toFixed(2)} s, server CPU ${r.cpuUsPerDelivery.toFixed(2)} µs/delivery)`);
       return r;
@@ -541,6 +543,11 @@ function summarise(res, o) {
   for (const size of o.sizes) {
     const f = res.fanout?.[size];
     if (f) add(`Server CPU per delivery, room of ${size.toLocaleString('en-US')} (µs)`, `cpu.${size}`, pick(f.pushgate, (r) => r.cpuUsPerDelivery), pick(f.bare, (r) => r.cpuUsPerDelivery), { digits: 2, higherIsBetter: false });
+  }
+  const nodeB = (r) => (r.serverCpuMsEach ? (Object.entries(r.serverCpuMsEach).find(([k]) => k.endsWith('-B'))?.[1] ?? NaN) * 1000 / r.delivered : NaN);
+  for (const size of o.sizes) {
+    const f = res.cluster?.[size];
+    if (f) add(`Cross-node: node B CPU per delivery, ${size.toLocaleString('en-US')} (µs)`, `cpuB.${size}`, pick(f.pushgate, nodeB), pick(f.bare, nodeB), { digits: 2, higherIsBetter: false });
   }
   const table = [
     '| measurement | pushgate (median) | bare Socket.IO (median) | ratio pushgate/bare | target | met |',
