@@ -76,6 +76,14 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async countRecipients(t: PushTargets): Promise<number> {
+    // The common push, one user or one room: count without copying the members.
+    if (t.users.length + t.rooms.length === 1 && t.socketIds.length === 0) {
+      const set = t.users.length === 1 ? this.users.get(t.users[0]!) : this.rooms.get(t.rooms[0]!);
+      if (!set) return 0;
+      let n = set.size;
+      for (const id of t.except) if (set.has(id)) n -= 1;
+      return n;
+    }
     const all = new Set<SocketId>();
     for (const u of t.users) for (const id of this.users.get(u) ?? []) all.add(id);
     for (const r of t.rooms) for (const id of this.rooms.get(r) ?? []) all.add(id);
