@@ -414,6 +414,16 @@ async function fanout(ctx, targets, sizes, label) {
       const c = await ctx.pool.connect(`${label}-${t.kind}-${size}`, t.clientUrl, size, { room, secret: t.secret, userPrefix: `f${size}-` });
       log(`${label} ${t.kind}: ${c.connected} sockets in ${room} (${Math.round(c.ms)} ms)`);
     }
+    // An unmeasured warm-up burst per server first: the first repetition would otherwise also
+    // measure JIT compilation and first-use allocations (visible in short --quick runs).
+    for (const t of targets) {
+      const group = `${label}-${t.kind}-${size}`;
+      const warm = Math.max(5, Math.round(messages / 5));
+      await ctx.pool.reset(group);
+      const waiting = ctx.pool.wait(group, warm, 30000);
+      await pushMany(t, room, warm, 4);
+      await waiting;
+    }
     results[size] = await alternate(targets, ctx.o.reps, async (t) => {
       const group = `${label}-${t.kind}-${size}`;
       await ctx.pool.reset(group);
