@@ -614,6 +614,7 @@ async function main() {
     if (r.status !== 0) throw new Error('tsc failed');
   }
   if (!existsSync(entry)) throw new Error(`pushgate entry ${entry} does not exist`);
+  const source = sourceVersion(o);
   const bareScript = join(HERE, 'bare-server.mjs');
   const profileDir = o.profile ? join(dirname(o.out), 'profiles') : null;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -685,6 +686,7 @@ async function main() {
     durationS: Math.round((Date.now() - started.getTime()) / 1000),
     command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: machine(),
+    source,
     loadAverage: { start: startLoad, end: endLoad, samples1m: loads, min: Math.min(...loads), median: median(loads), max: Math.max(...loads) },
     options: o,
     rows: summary.rows,
@@ -707,6 +709,12 @@ function diffStats(before, after, pushes) {
     if (d > 0 && k !== 'info') out[k] = Math.round((d / pushes) * 100) / 100;
   }
   return out;
+}
+
+/** Which code was measured: the commit, and whether server/src differed from it when the run began. */
+function sourceVersion(o) {
+  const git = (...a) => spawnSync('git', a, { cwd: ROOT }).stdout?.toString().trim() ?? '';
+  return { commit: git('rev-parse', 'HEAD') || null, serverSrcDirty: git('status', '--porcelain', '--', 'server/src') !== '', pushgateEntry: relative(ROOT, o.entry ?? join(HERE, 'dist', 'server', 'src', 'main.js')) };
 }
 
 function parseCommandStats(text) {
