@@ -82,5 +82,10 @@ export interface SocketData {
 
 export const HANDSHAKE_ERRORS: readonly HandshakeErrorCode[] = ['UNAUTHORIZED', 'TOKEN_EXPIRED', 'RATE_LIMITED'];
 
+/** Every socket sits in its user's personal room; clients and pushes may not name such rooms. */
+export const PERSONAL_ROOM_PREFIX = 'user:';
+export const userRoom = (userId: UserId): Room => `${PERSONAL_ROOM_PREFIX}${userId}`;
+export const isPersonalRoom = (room: Room): boolean => room.startsWith(PERSONAL_ROOM_PREFIX);
+
 /** Event names the server handles itself; everything else goes to the MessageRouter. */
 export const RESERVED_CLIENT_EVENTS = ['room:join', 'room:leave', 'auth:refresh'] as const;

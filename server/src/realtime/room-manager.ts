@@ -1,5 +1,5 @@
 import { roomName } from '../contracts/api';
-import type { Room, UserId } from '../contracts/socket-events';
+import { isPersonalRoom, PERSONAL_ROOM_PREFIX, type Room, type UserId } from '../contracts/socket-events';
 import type { PresenceStore } from '../cluster/presence-store';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -13,7 +13,7 @@ import type { PgSocket } from './types';
 export function checkRoomName(room: unknown): Room {
   const parsed = roomName.safeParse(room);
   if (!parsed.success) throw new AppError('BAD_REQUEST', 'room must be 1-200 characters without whitespace or control characters', { details: [{ field: 'room', message: parsed.error.issues[0]!.message }] });
-  if (parsed.data.startsWith('user:')) throw new AppError('FORBIDDEN', 'Rooms starting with "user:" are reserved');
+  if (isPersonalRoom(parsed.data)) throw new AppError('FORBIDDEN', `Rooms starting with "${PERSONAL_ROOM_PREFIX}" are reserved`);
   return parsed.data;
 }
 

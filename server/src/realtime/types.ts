@@ -4,4 +4,4 @@ import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, Soc
 export type PgServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type PgSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-export const userRoom = (userId: string): string => `user:${userId}`;
+export { userRoom } from '../contracts/socket-events';

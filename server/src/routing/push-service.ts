@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { pushBody, type BatchItemResult, type BroadcastBody, type PushBody, type PushResult } from '../contracts/api';
-import type { PushMeta, Room } from '../contracts/socket-events';
+import { isPersonalRoom, PERSONAL_ROOM_PREFIX, userRoom, type PushMeta, type Room } from '../contracts/socket-events';
 import type { PushTargets } from '../cluster/presence-store';
 import type { PushStore } from '../cluster/push-store';
 import type { Clock } from '../lib/clock';
@@ -18,7 +18,6 @@ export interface PushServiceOptions {
   idempotencyTtlMs?: number;
 }
 
-const userRoom = (u: string) => `user:${u}`;
 const unique = (xs: string[] | undefined) => (xs && xs.length > 1 ? [...new Set(xs)] : (xs ?? []));
 
 /**
@@ -39,8 +38,8 @@ export class PushService {
     const rooms = unique(body.rooms);
     // Personal rooms are addressed through `users`: as a room they would be delivered but never
     // counted in `recipients` (presence does not store them), and the prefix is reserved anyway.
-    const personal = rooms.find((r) => r.startsWith('user:'));
-    if (personal !== undefined) return Promise.reject(new AppError('FORBIDDEN', `Rooms starting with "user:" are reserved; push to users: ["${personal.slice(5)}"] instead`));
+    const personal = rooms.find(isPersonalRoom);
+    if (personal !== undefined) return Promise.reject(new AppError('FORBIDDEN', `Rooms starting with "${PERSONAL_ROOM_PREFIX}" are reserved; push to users: ["${personal.slice(PERSONAL_ROOM_PREFIX.length)}"] instead`));
     const users = unique(body.users);
     const socketIds = unique(body.socketIds);
     // meta.room names the room only when a room is the push's single target.
