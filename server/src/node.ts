@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -19,6 +18,7 @@ import { RedisPresenceStore } from './cluster/redis-presence-store';
 import { RedisPushStore } from './cluster/redis-push-store';
 import { RedisRateLimitStore } from './cluster/redis-rate-limit-store';
 import { createHttpApp } from './http/app';
+import { answerClientError } from './http/client-error';
 import { systemClock, type Clock } from './lib/clock';
 import { createLogger, type Logger } from './lib/logger';
 import { LogBuffer, type LogLine } from './lib/log-buffer';
@@ -129,19 +129,7 @@ export class PushgateNode {
       res.once('close', () => (this.inflight -= 1));
       app!(req, res);
     });
-    // Requests Node's own parser refuses (oversized headers, a broken request line) never reach
-    // Express: answer them in the contract's envelope too, then close.
-    this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-      const body = JSON.stringify({
-        success: false,
-        error: tooLarge ? { code: 'BAD_REQUEST', message: 'The request headers are too large' } : { code: 'BAD_REQUEST', message: 'The request is malformed' },
-        meta: { requestId: randomUUID(), timestamp: new Date(this.clock.now()).toISOString() },
-      });
-      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    });
+    this.http.on('clientError', answerClientError);
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,

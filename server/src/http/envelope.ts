@@ -11,7 +11,11 @@ export function sendData<T>(req: Request, res: Response, data: T, status = 200):
   res.status(status).json(body);
 }
 
+/** The error envelope; also for answers written without Express (client-error.ts). */
+export function errorEnvelope(requestId: string, error: ErrorBody): Envelope<never> {
+  return { success: false, error, meta: { requestId, timestamp: new Date().toISOString() } };
+}
+
 export function sendError(req: Request, res: Response, status: number, error: ErrorBody): void {
-  const body: Envelope<never> = { success: false, error, meta: meta(req) };
-  res.status(status).json(body);
+  res.status(status).json(errorEnvelope(String(req.requestId ?? ''), error));
 }
