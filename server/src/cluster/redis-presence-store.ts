@@ -88,9 +88,9 @@ export class RedisPresenceStore implements PresenceStore {
   async removeNode(nodeId: NodeId, opts: { onlyIfDead?: boolean } = {}): Promise<number> {
     let removed = 0;
     for (;;) {
-      const n = await REMOVE_NODE_BATCH.run<number>(this.redis, [], [this.prefix, nodeId, REAP_BATCH, opts.onlyIfDead ? 1 : 0]);
-      if (n === 0) return removed;
-      if (n > 0) removed += n;
+      const [taken, n] = await REMOVE_NODE_BATCH.run<[number, number]>(this.redis, [], [this.prefix, nodeId, REAP_BATCH, opts.onlyIfDead ? 1 : 0]);
+      removed += n;
+      if (taken === 0) return removed;
     }
   }
 

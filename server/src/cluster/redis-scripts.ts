@@ -13,6 +13,14 @@ import { LuaScript } from './redis';
  * REDIS_PREFIX a hash tag, e.g. `{pushgate}`.
  */
 
+/** Redis' own clock in ms: nodes with skewed clocks still agree on who is alive. */
+const NOW_FN = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
 const LEAVE_FN = `
 local function leave(p, id, u, room)
   local key = p .. ':room:' .. room
@@ -99,23 +107,21 @@ return removeSocket(ARGV[1], ARGV[2])
 `);
 
 /**
- * ARGV: prefix, nodeId, batch, only-if-dead (1/0) → sockets removed in this call. Called until it
- * returns 0, so a node with many sockets never blocks Redis for long in one script. A reaper passes
+ * ARGV: prefix, nodeId, batch, only-if-dead (1/0) → { ids taken from the node, sockets removed }.
+ * Called until it takes none, so a node with many sockets never blocks Redis for long in one script. A reaper passes
  * only-if-dead: a node that heart-beats again mid-reap keeps the rest (and re-publishes the lost).
  */
-export const REMOVE_NODE_BATCH = new LuaScript(`${REMOVE_FN}
+export const REMOVE_NODE_BATCH = new LuaScript(`${NOW_FN}${REMOVE_FN}
 local p = ARGV[1]
 if ARGV[4] == '1' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = nowMs()
   local expiry = redis.call('ZSCORE', p .. ':nodes:exp', ARGV[2])
-  if expiry and tonumber(expiry) > now then return 0 end
+  if expiry and tonumber(expiry) > now then return { 0, 0 } end
 end
 local ids = redis.call('SPOP', p .. ':node:' .. ARGV[2], tonumber(ARGV[3]))
-local n = 0
-for _, id in ipairs(ids) do n = n + removeSocket(p, id) end
-if #ids > 0 and n == 0 then n = -#ids end
-return n
+local removed = 0
+for _, id in ipairs(ids) do removed = removed + removeSocket(p, id) end
+return { #ids, removed }
 `);
 
 /** ARGV: prefix, socketId, room → 1 when the socket was not in the room before (0 also for an unknown socket). */
@@ -184,10 +190,9 @@ return 0
  */
 
 /** ARGV: prefix, nodeId, status JSON, ttl ms → 1 when the node had been presumed dead (its presence may be gone). */
-export const HEARTBEAT = new LuaScript(`
+export const HEARTBEAT = new LuaScript(`${NOW_FN}
 local p, id = ARGV[1], ARGV[2]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMs()
 local prev = redis.call('ZSCORE', p .. ':nodes:exp', id)
 redis.call('HSET', p .. ':nodes', id, ARGV[3])
 redis.call('ZADD', p .. ':nodes:exp', now + tonumber(ARGV[4]), id)
@@ -196,10 +201,9 @@ return 0
 `);
 
 /** ARGV: prefix → { now, id1, expiry1, id2, expiry2, ... } and the status JSONs fetched separately. */
-export const LIST_NODES = new LuaScript(`
+export const LIST_NODES = new LuaScript(`${NOW_FN}
 local p = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMs()
 local out = { tostring(now) }
 local exp = redis.call('ZRANGE', p .. ':nodes:exp', 0, -1, 'WITHSCORES')
 for i = 1, #exp, 2 do
@@ -214,10 +218,9 @@ return out
  * ARGV: prefix, forget-after ms → ids of expired nodes that still own presence entries (the caller
  * removes them). Nodes expired longer than forget-after, and owning nothing, leave the listing.
  */
-export const FIND_DEAD_NODES = new LuaScript(`
+export const FIND_DEAD_NODES = new LuaScript(`${NOW_FN}
 local p = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMs()
 local forgetBefore = now - tonumber(ARGV[2])
 local dead = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':nodes:exp', '-inf', '(' .. now, 'WITHSCORES')) do
