@@ -3,9 +3,10 @@
 //   node scripts/build-dashboard.js            build only when out/ is missing or older than the sources
 //   node scripts/build-dashboard.js --force    always build (what `npm run build` does)
 // Used by `npm run build`, `npm start` (scripts/start.js) and the browser tests.
-const { existsSync, readdirSync, statSync } = require('node:fs');
+const { existsSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');
+const { newest } = require('./build-server');
 
 const root = join(__dirname, '..');
 const dashboard = join(root, 'dashboard');
@@ -13,15 +14,6 @@ const stamp = join(dashboard, 'out', 'index.html');
 // What the export is made from. Types shared from server/src/contracts are erased at build time,
 // so they cannot make the output stale.
 const SOURCES = ['app', 'components', 'lib', 'next.config.mjs', 'tsconfig.json'];
-
-function newest(path) {
-  if (!existsSync(path)) return 0;
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let t = st.mtimeMs;
-  for (const e of readdirSync(path)) t = Math.max(t, newest(join(path, e)));
-  return t;
-}
 
 /** Why the export must be (re)built, or null when it is up to date. */
 function staleReason() {
