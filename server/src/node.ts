@@ -30,7 +30,7 @@ import { ConnectionManager } from './realtime/connection-manager';
 import { acceptStickyConnections, attachGateway, createIoServer } from './realtime/io';
 import { RoomManager } from './realtime/room-manager';
 import { TokenVerifier } from './realtime/token-verifier';
-import { clientAddress, compileTrust } from './realtime/handshake-auth';
+import { clientAddress, compileTrust, type TrustFn } from './realtime/handshake-auth';
 import type { PgServer } from './realtime/types';
 import type { MetricsSample } from './contracts/api';
 import type { LiveSocket } from './contracts/socket-events';
@@ -74,7 +74,7 @@ export class PushgateNode {
   private readonly backend: BackendClient | null;
   private readonly heartbeatMs: number;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-  private readonly trust: (addr: string, hop: number) => boolean;
+  private readonly trust: TrustFn;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import proxyaddr from 'proxy-addr';
 import type { RateLimitStore } from '../cluster/rate-limit-store';
+import type { Config } from '../config/config';
 import type { HandshakeErrorCode } from '../contracts/error-codes';
 import type { Clock } from '../lib/clock';
 import { AppError, isAppError } from '../lib/errors';
@@ -14,7 +15,7 @@ export interface HandshakeDeps {
   rateLimits: RateLimitStore;
   connectionsPerMinute: number;
   /** From compileTrust(TRUST_PROXY). */
-  trustProxy: (addr: string, hop: number) => boolean;
+  trustProxy: TrustFn;
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
@@ -38,16 +39,16 @@ function bearer(headers: IncomingHttpHeaders): string | undefined {
  * see the same client address. Taking the first X-Forwarded-For entry instead would let any
  * client pick its own address and walk around RATE_LIMIT_CONNECTIONS.
  */
-export type TrustProxy = boolean | number | string;
+export type TrustFn = (addr: string, hop: number) => boolean;
 
-export function compileTrust(trust: TrustProxy): (addr: string, hop: number) => boolean {
+export function compileTrust(trust: Config['trustProxy']): TrustFn {
   if (trust === true) return () => true;
   if (trust === false) return () => false;
   if (typeof trust === 'number') return (_addr, hop) => hop < trust;
   return proxyaddr.compile(trust.split(',').map((s) => s.trim()).filter(Boolean));
 }
 
-export function clientAddress(socket: PgSocket, trust: (addr: string, hop: number) => boolean): string {
+export function clientAddress(socket: PgSocket, trust: TrustFn): string {
   const req = socket.request;
   return req.socket?.remoteAddress ? proxyaddr(req, trust) : socket.handshake.address;
 }
