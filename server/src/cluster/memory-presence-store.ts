@@ -1,6 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
-import { bySocketAge, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
+import { bySocketAge, codeUnitOrder as cmp, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
 
 interface Entry extends SocketRecord {
   rooms: Set<Room>;
@@ -103,8 +103,6 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 }
 
-/** Code-unit order, the same order Redis uses for lexicographic ranges. */
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   let set = map.get(key);

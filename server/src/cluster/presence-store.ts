@@ -53,5 +53,8 @@ export interface PresenceStore {
   totals(): Promise<{ sockets: number; users: number; rooms: number }>;
 }
 
+/** Code-unit order: how every implementation sorts names (rooms, users, socket ids). */
+export const codeUnitOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Oldest socket first (ties by id): the order every implementation lists a user's sockets in. */
-export const bySocketAge = (a: SocketInfo, b: SocketInfo): number => a.connectedAt - b.connectedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+export const bySocketAge = (a: SocketInfo, b: SocketInfo): number => a.connectedAt - b.connectedAt || codeUnitOrder(a.id, b.id);

@@ -1,6 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
-import { bySocketAge, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
+import { bySocketAge, codeUnitOrder as cmp, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
 import type { RedisClient } from './redis';
 import { ADD_SOCKET, COUNT_RECIPIENTS, JOIN_ROOM, LEAVE_ROOM, REMOVE_NODE_BATCH, REMOVE_SOCKET } from './redis-scripts';
 
@@ -55,7 +55,6 @@ export class RedisPresenceStore implements PresenceStore {
     if (sockets === 0) return null;
     const users = Object.entries(perUser)
       .map(([userId, n]) => ({ userId, sockets: Number(n) }))
-      .filter((u) => u.sockets > 0)
       .sort((a, b) => cmp(a.userId, b.userId));
     return { room, sockets, users };
   }
@@ -104,5 +103,3 @@ export class RedisPresenceStore implements PresenceStore {
   }
 }
 
-/** Code-unit order, as the memory store sorts. */
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
