@@ -33,11 +33,10 @@ async function main(): Promise<void> {
     res.end('{"ok":true}');
   };
   const backendUrl = await backend.start();
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'shots', BACKEND_URL: backendUrl, BACKEND_TIMEOUT_MS: '300', DASHBOARD_DIR: DASHBOARD_OUT };
+  // LOG_LEVEL=info: the Logs page's buffer follows it, so debug and access lines do not crowd out
+  // the lines worth showing.
+  const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'shots', BACKEND_URL: backendUrl, BACKEND_TIMEOUT_MS: '300', DASHBOARD_DIR: DASHBOARD_OUT, LOG_LEVEL: 'info' };
   const nodes: TestNode[] = [await startNode({ ...env, NODE_ID: 'node-a' }), await startNode({ ...env, NODE_ID: 'node-b' })];
-  // The log buffer keeps every level (debug and access lines included), which would push the
-  // lines worth showing out of it within seconds of traffic: keep info and worse here.
-  for (const n of nodes) n.logBuffer.level = 'info';
   const doomed = await ProcessNode.start({ ...env, NODE_ID: 'node-c', HEARTBEAT_MS: '1000' });
   // A socket on the node about to die: the survivors then clean up its presence (and log it).
   await connectUser(doomed.url, 'user-on-node-c', { rooms: ['chat:*'] });
