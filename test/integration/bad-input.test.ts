@@ -2,7 +2,7 @@ import { createHmac, createSign, generateKeyPairSync } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import jwt from 'jsonwebtoken';
 import request, { type Response } from 'supertest';
-import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
+import { io as ioClient, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from 'socket.io-client';
 import {
   ADMIN_KEY,
   PUSH_KEY,
@@ -466,6 +466,9 @@ describe('bad socket input', () => {
     canary.close();
     await node.stop();
   });
+  /** A user connected with a token signed under kid k1 (this node verifies JWT_SECRETS). */
+  const connectK1 = (user: string, claims: Record<string, unknown> = {}, opts: Partial<ManagerOptions & SocketOptions> = {}) =>
+    connectUser(node.url, user, claims, { ...opts, auth: { token: makeToken({ sub: user, ...claims }, { keyid: 'k1' }) } });
 
   const payloads: [string, unknown[]][] = [
     ['null', [null]],
@@ -488,7 +491,7 @@ describe('bad socket input', () => {
   const socketTable = events.flatMap((event) => payloads.map(([name, args]) => ({ event, name, args, code: expected(event, name) })));
 
   it.each(socketTable)('$event with $name → $code, socket and node keep working', async ({ event, args, code }) => {
-    const { socket } = await connectUser(node.url, 'payload-user', { rooms: ['chat:*'] }, { auth: { token: makeToken({ sub: 'payload-user', rooms: ['chat:*'] }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('payload-user', { rooms: ['chat:*'] });
     const ack = await emitAck(socket, event, ...args);
     expect(ack).toEqual({ ok: false, error: { code, message: expect.any(String), ...(code === 'BAD_REQUEST' ? { details: expect.any(Array) } : {}) } });
     // The same socket still serves a valid request.
@@ -497,7 +500,7 @@ describe('bad socket input', () => {
   });
 
   it.each(socketTable)('$event with $name and no ack callback: nothing breaks', async ({ event, args }) => {
-    const { socket } = await connectUser(node.url, 'noack-user', { rooms: ['chat:*'] }, { auth: { token: makeToken({ sub: 'noack-user', rooms: ['chat:*'] }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('noack-user', { rooms: ['chat:*'] });
     socket.emit(event, ...args);
     // Handled in order: the acknowledged event after it proves the first was processed without harm.
     expect(await emitAck(socket, 'room:leave', { room: 'chat:none' })).toEqual({ ok: true, data: { room: 'chat:none' } });
@@ -511,7 +514,7 @@ describe('bad socket input', () => {
     ['a name with a control character', 'ev\u0007', 'BAD_REQUEST'],
     ['a valid name without a backend', 'chat:message', 'NO_BACKEND'],
   ])('a forwarded event with %s → %s', async (_name, event, code) => {
-    const { socket } = await connectUser(node.url, 'fwd-user', {}, { auth: { token: makeToken({ sub: 'fwd-user' }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('fwd-user');
     expect(await emitAck(socket, event, { any: 'thing' })).toEqual({ ok: false, error: expect.objectContaining({ code }) });
     expect(socket.connected).toBe(true);
     await canary.assertHealthy(node);
@@ -522,8 +525,8 @@ describe('bad socket input', () => {
     ['a forwarded event over websocket', 'chat:big', 'websocket'],
     ['room:join over long-polling', 'room:join', 'polling'],
   ] as const)('an oversize message (%s) disconnects that socket only; the node stays healthy', async (_name, event, transport) => {
-    const { socket } = await connectUser(node.url, 'big-user', { rooms: ['*'] }, { transports: [transport], auth: { token: makeToken({ sub: 'big-user', rooms: ['*'] }, { keyid: 'k1' }) } });
-    const bystander = await connectUser(node.url, 'bystander', {}, { auth: { token: makeToken({ sub: 'bystander' }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('big-user', { rooms: ['*'] }, { transports: [transport] });
+    const bystander = await connectK1('bystander');
     const gone = nextEvent<[string]>(socket, 'disconnect', 10_000);
     socket.emit(event, { room: 'r', pad: 'x'.repeat(MAX_PAYLOAD * 2) }, () => undefined);
     const [reason] = await gone;
@@ -531,12 +534,12 @@ describe('bad socket input', () => {
     expect(bystander.socket.connected).toBe(true);
     await canary.assertHealthy(node);
     // A message just under the limit still works on a fresh socket.
-    const fresh = await connectUser(node.url, 'big-user', { rooms: ['*'] }, { transports: [transport], auth: { token: makeToken({ sub: 'big-user', rooms: ['*'] }, { keyid: 'k1' }) } });
+    const fresh = await connectK1('big-user', { rooms: ['*'] }, { transports: [transport] });
     expect((await emitAck(fresh.socket, 'room:join', { room: 'ok-room', pad: 'x'.repeat(MAX_PAYLOAD / 2) })).ok).toBe(true);
   });
 
   it('a numeric event name (valid for the Socket.IO parser) → BAD_REQUEST', async () => {
-    const { socket } = await connectUser(node.url, 'num-event', {}, { auth: { token: makeToken({ sub: 'num-event' }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('num-event');
     const ack = await (socket.timeout(5000).emitWithAck as (ev: unknown, ...a: unknown[]) => Promise<unknown>)(5, { room: 'x' });
     expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: 'BAD_REQUEST' }) });
     expect(socket.connected).toBe(true);
@@ -558,7 +561,7 @@ describe('bad socket input', () => {
     ['the event "welcome" from the client', '2["welcome",{}]', 'open'],
     ['room:join with a deeply nested payload', `2["room:join",${'['.repeat(2000)}${']'.repeat(2000)}]`, 'open'],
   ].map(([name, packet, outcome]) => ({ name, packet, outcome })))('a raw packet with $name leaves the socket $outcome and the node healthy', async ({ packet, outcome }) => {
-    const { socket } = await connectUser(node.url, 'raw-user', { rooms: ['*'] }, { auth: { token: makeToken({ sub: 'raw-user', rooms: ['*'] }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('raw-user', { rooms: ['*'] });
     const gone = nextEvent<[string]>(socket, 'disconnect', 5000);
     gone.catch(() => undefined);
     socket.io.engine.send(packet);
@@ -622,7 +625,7 @@ describe('bad socket input', () => {
   });
 
   it.each(tokenTable.filter(({ token }) => typeof token === 'string' && token !== ''))('auth:refresh refuses a token that is $name → $code, and keeps the socket', async ({ token, code }) => {
-    const { socket } = await connectUser(node.url, 'x', {}, { auth: { token: makeToken({ sub: 'x' }, { keyid: 'k1' }) } });
+    const { socket } = await connectK1('x');
     expect(await emitAck(socket, 'auth:refresh', { token })).toEqual({ ok: false, error: expect.objectContaining({ code }) });
     expect(socket.connected).toBe(true);
     await canary.assertHealthy(node);
