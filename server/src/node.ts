@@ -4,15 +4,18 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config/config';
 import type { NodeStatus, StatusResponse } from './contracts/api';
 import { redisAdapter } from './cluster/adapter';
+import type { HistoryStore } from './cluster/history-store';
+import { MemoryHistoryStore } from './cluster/memory-history-store';
 import { MemoryNodeRegistry } from './cluster/memory-node-registry';
 import { MemoryPresenceStore } from './cluster/memory-presence-store';
 import { MemoryPushStore } from './cluster/memory-push-store';
 import { MemoryRateLimitStore } from './cluster/memory-rate-limit-store';
 import type { NodeRegistry } from './cluster/node-registry';
-import type { PresenceStore } from './cluster/presence-store';
+import type { PresenceChange, PresenceStore } from './cluster/presence-store';
 import type { PushStore } from './cluster/push-store';
 import type { RateLimitStore } from './cluster/rate-limit-store';
 import { createRedisConnections, type RedisConnections } from './cluster/redis';
+import { RedisHistoryStore } from './cluster/redis-history-store';
 import { RedisNodeRegistry } from './cluster/redis-node-registry';
 import { RedisPresenceStore } from './cluster/redis-presence-store';
 import { RedisPushStore } from './cluster/redis-push-store';
@@ -28,6 +31,8 @@ import { MetricsHistory } from './metrics/metrics-history';
 import { ClusterCommands } from './realtime/cluster-commands';
 import { ConnectionManager } from './realtime/connection-manager';
 import { acceptStickyConnections, attachGateway, createIoServer } from './realtime/io';
+import { PresenceEvents } from './realtime/presence-events';
+import { Recovery } from './realtime/recovery';
 import { RoomManager } from './realtime/room-manager';
 import { TokenVerifier } from './realtime/token-verifier';
 import { clientAddress, compileTrust, type TrustFn } from './realtime/handshake-auth';
@@ -97,17 +102,24 @@ export class PushgateNode {
     const { logger, clock } = this;
 
     this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, logger, (up) => this.onRedisChange(up)) : null;
+    // The stores exist before Socket.IO does; presence transitions reach its events through this.
+    let presenceEvents: PresenceEvents | null = null;
+    const onPresence = (changes: PresenceChange[]) => presenceEvents?.announce(changes);
     let push: PushStore;
+    let history: HistoryStore | null;
     if (this.redis) {
       const data = this.redis.data;
-      this.presence = new RedisPresenceStore(data, config.redisPrefix);
-      push = new RedisPushStore(data, config.redisPrefix);
+      this.presence = new RedisPresenceStore(data, config.redisPrefix, onPresence);
+      push = new RedisPushStore(data, config.redisPrefix, config.history);
+      history = config.history ? new RedisHistoryStore(data, config.redisPrefix, config.history) : null;
       this.counters = new RedisRateLimitStore(data, config.redisPrefix);
       this.registry = new RedisNodeRegistry(data, config.redisPrefix, this.presence);
     } else {
-      const presence = new MemoryPresenceStore();
+      const presence = new MemoryPresenceStore(onPresence);
       this.presence = presence;
-      push = new MemoryPushStore(presence, clock);
+      const memoryHistory = config.history ? new MemoryHistoryStore(config.history, clock) : null;
+      history = memoryHistory;
+      push = new MemoryPushStore(presence, clock, memoryHistory);
       this.counters = new MemoryRateLimitStore(clock);
       this.registry = new MemoryNodeRegistry(clock);
     }
@@ -141,6 +153,7 @@ export class PushgateNode {
     this.router = new MessageRouter(this.backend, { nodeId: config.nodeId, timeoutMs: config.backend.timeoutMs, clock, metrics: this.metrics, logger, breaker: opts.breaker });
     const cluster = new ClusterCommands(this.io, this.redis !== null, logger);
     const rooms = new RoomManager({ connections: this.connections, presence: this.presence, router: this.router, cluster, logger });
+    presenceEvents = new PresenceEvents(this.io, config.presenceRooms, this.metrics);
     cluster.register({
       'members:join': ({ userId, room }) => rooms.applyLocal(userId, room, true),
       'members:leave': ({ userId, room }) => rooms.applyLocal(userId, room, false),
@@ -164,6 +177,7 @@ export class PushgateNode {
       accepting: () => !this.draining,
       connections: this.connections,
       rooms,
+      recovery: new Recovery({ history, rooms, metrics: this.metrics, logger }),
       router: this.router,
       verifier,
       clock,
@@ -179,8 +193,17 @@ export class PushgateNode {
           if (except.length > 0) op = op.except(except);
           op.emit(event, data, meta);
         },
+        emitWithAcks: (targetRooms, except, event, data, meta, timeoutMs) =>
+          new Promise<number>((resolve) => {
+            let op = this.io.to(targetRooms);
+            if (except.length > 0) op = op.except(except);
+            // On timeout Socket.IO still hands over the acknowledgements that did arrive.
+            op.timeout(timeoutMs).emit(event, data, meta, (_err: Error | null, responses: unknown[] | undefined) => resolve(responses?.length ?? 0));
+          }),
       },
       store: push,
+      keepHistory: config.history !== null,
+      clusterUp: () => this.redis === null || this.redis.isUp(),
       metrics: this.metrics,
       clock,
       logger,

@@ -33,6 +33,10 @@ const API_KEYS = `admin:${ADMIN_KEY}:admin,pusher:${PUSH_KEY}:push,reader:${READ
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 const admin = bearer(ADMIN_KEY);
 
+/** An offset as pushgate issues them: `<epoch>:<sequence>`. */
+const OFFSET = expect.stringMatching(/^[0-9a-z]+:\d+$/);
+const nextOffset = (o: string) => o.replace(/\d+$/, (n) => String(Number(n) + 1));
+
 /** A success envelope with exactly `data`, and X-Request-Id equal to meta.requestId. */
 function expectData(res: Response, status: number, data: unknown): void {
   expect({ status: res.status, body: res.body }).toEqual({ status, body: { success: true, data, meta: META } });
@@ -185,7 +189,7 @@ describe('HTTP API on a single node', () => {
   });
 
   describe('POST /push', () => {
-    it('reaches every socket of the users except the `except` ones, with meta { id, ts }', async () => {
+    it('reaches every socket of the users except the `except` ones, with meta { id, ts, stream, offset }', async () => {
       const a1 = await connectUser(node.url, 'alice');
       const a2 = await connectUser(node.url, 'alice');
       const b = await connectUser(node.url, 'bob');
@@ -194,7 +198,7 @@ describe('HTTP API on a single node', () => {
       const res = await post(node, '/push', { users: ['alice'], except: [a2.welcome.socketId], event: 'note', data: { n: 1 }, id: 'push-users-1' });
       expectData(res, 200, { id: 'push-users-1', recipients: 1 });
       await settle(node, [a1.socket, a2.socket, b.socket]);
-      expect(got[0]).toEqual([[{ n: 1 }, { id: 'push-users-1', ts: expect.any(Number) }]]);
+      expect(got[0]).toEqual([[{ n: 1 }, { id: 'push-users-1', ts: expect.any(Number), stream: 'user:alice', offset: OFFSET }]]);
       const ts = (got[0]![0]![1] as { ts: number }).ts;
       expect(ts).toBeGreaterThanOrEqual(before - 1000);
       expect(ts).toBeLessThanOrEqual(Date.now() + 1000);
@@ -218,12 +222,12 @@ describe('HTTP API on a single node', () => {
     it('to one room: meta carries the room; recipients are the room members', async () => {
       const member = await connectUser(node.url, 'roomie', { rooms: ['chat:*'] });
       const outsider = await connectUser(node.url, 'outsider', { rooms: ['chat:*'] });
-      expect(await emitAck(member.socket, 'room:join', { room: 'chat:push' })).toEqual({ ok: true, data: { room: 'chat:push' } });
+      expect(await emitAck(member.socket, 'room:join', { room: 'chat:push' })).toEqual({ ok: true, data: { room: 'chat:push', offset: OFFSET } });
       const inRoom = record(member.socket, 'say');
       const outside = record(outsider.socket, 'say');
       expectData(await post(node, '/push', { rooms: ['chat:push'], event: 'say', data: 'hi', id: 'room-msg-1' }), 200, { id: 'room-msg-1', recipients: 1 });
       await settle(node, [member.socket, outsider.socket]);
-      expect(inRoom).toEqual([['hi', { id: 'room-msg-1', ts: expect.any(Number), room: 'chat:push' }]]);
+      expect(inRoom).toEqual([['hi', { id: 'room-msg-1', ts: expect.any(Number), room: 'chat:push', stream: 'chat:push', offset: OFFSET }]]);
       expect(outside).toEqual([]);
     });
 
@@ -237,8 +241,9 @@ describe('HTTP API on a single node', () => {
       const res = await post(node, '/push', { users: ['multi'], rooms: ['m:1', 'm:2'], socketIds: [welcome.socketId], event: 'mix', data: [1, 2], id: 'mixed-1' });
       expectData(res, 200, { id: 'mixed-1', recipients: 2 });
       await settle(node, [socket, other.socket]);
-      expect(got).toEqual([[[1, 2], { id: 'mixed-1', ts: expect.any(Number) }]]);
-      expect(gotOther).toEqual([[[1, 2], { id: 'mixed-1', ts: expect.any(Number) }]]);
+      // Once, through the first addressed stream it is in (the user's), with that stream's offset.
+      expect(got).toEqual([[[1, 2], { id: 'mixed-1', ts: expect.any(Number), stream: 'user:multi', offset: OFFSET }]]);
+      expect(gotOther).toEqual([[[1, 2], { id: 'mixed-1', ts: expect.any(Number), stream: 'user:multi', offset: OFFSET }]]);
       expect(got[0]![1]).not.toHaveProperty('room');
     });
 
@@ -276,7 +281,7 @@ describe('HTTP API on a single node', () => {
   });
 
   describe('POST /rooms/:room/broadcast', () => {
-    it('reaches the room members but `except`, with meta { id, ts, room }', async () => {
+    it('reaches the room members but `except`, with meta { id, ts, room, stream, offset }', async () => {
       const r1 = await connectUser(node.url, 'b1', { rooms: ['bc:*'] });
       const r2 = await connectUser(node.url, 'b2', { rooms: ['bc:*'] });
       const out = await connectUser(node.url, 'b3');
@@ -286,11 +291,12 @@ describe('HTTP API on a single node', () => {
       expectData(await post(node, '/rooms/bc:1/broadcast', { event: 'news', data: { v: 1 }, id: 'bc-1' }), 200, { id: 'bc-1', recipients: 2 });
       expectData(await post(node, '/rooms/bc:1/broadcast', { event: 'news', data: { v: 2 }, except: [r1.welcome.socketId] }), 200, { id: expect.any(String), recipients: 1 });
       await settle(node, [r1.socket, r2.socket, out.socket]);
-      expect(got[0]).toEqual([[{ v: 1 }, { id: 'bc-1', ts: expect.any(Number), room: 'bc:1' }]]);
+      expect(got[0]).toEqual([[{ v: 1 }, { id: 'bc-1', ts: expect.any(Number), room: 'bc:1', stream: 'bc:1', offset: OFFSET }]]);
       expect(got[1]).toEqual([
-        [{ v: 1 }, { id: 'bc-1', ts: expect.any(Number), room: 'bc:1' }],
-        [{ v: 2 }, { id: expect.any(String), ts: expect.any(Number), room: 'bc:1' }],
+        [{ v: 1 }, { id: 'bc-1', ts: expect.any(Number), room: 'bc:1', stream: 'bc:1', offset: OFFSET }],
+        [{ v: 2 }, { id: expect.any(String), ts: expect.any(Number), room: 'bc:1', stream: 'bc:1', offset: OFFSET }],
       ]);
+      expect(got[1]![1]![1]).toMatchObject({ offset: nextOffset((got[1]![0]![1] as { offset: string }).offset) });
       expect(got[2]).toEqual([]);
     });
 
@@ -378,8 +384,8 @@ describe('HTTP API on a single node', () => {
       });
       await settle(node, [socket]);
       expect(got).toEqual([
-        [1, { id: 'batch-1', ts: expect.any(Number) }],
-        [3, { id: 'batch-3', ts: expect.any(Number), room: 'batch:r' }],
+        [1, { id: 'batch-1', ts: expect.any(Number), stream: 'user:batch-user', offset: OFFSET }],
+        [3, { id: 'batch-3', ts: expect.any(Number), room: 'batch:r', stream: 'batch:r', offset: OFFSET }],
       ]);
     });
   });
@@ -798,7 +804,7 @@ describe('a Redis-backed node', () => {
     expectData(await get(node, '/users/rita'), 200, { userId: 'rita', online: true, sockets: [{ id: welcome.socketId, nodeId: node.config.nodeId, connectedAt: expect.any(Number), rooms: ['rr:1'] }] });
     const arrived = nextEvent<[unknown, unknown]>(socket, 'r');
     expectData(await post(node, '/rooms/rr:1/broadcast', { event: 'r', data: 'x', id: 'redis-bc-1' }), 200, { id: 'redis-bc-1', recipients: 1 });
-    expect(await arrived).toEqual(['x', { id: 'redis-bc-1', ts: expect.any(Number), room: 'rr:1' }]);
+    expect(await arrived).toEqual(['x', { id: 'redis-bc-1', ts: expect.any(Number), room: 'rr:1', stream: 'rr:1', offset: OFFSET }]);
     expectError(await get(node, '/rooms/rr:none'), 404, 'NOT_FOUND');
   });
 

@@ -23,20 +23,20 @@ describe('room:join / room:leave', () => {
 
   it('joins a room the token patterns allow, and the room then receives pushes', async () => {
     const { socket } = await connectUser(node.url, 'alice', { rooms: ['chat:*'] });
-    expect(await emitAck(socket, 'room:join', { room: 'chat:1' })).toEqual({ ok: true, data: { room: 'chat:1' } });
+    expect(await emitAck(socket, 'room:join', { room: 'chat:1' })).toEqual({ ok: true, data: { room: 'chat:1', offset: expect.stringMatching(/^[0-9a-z]+:0$/) } });
     const got = nextEvent(socket, 'msg');
     const res = await request(node.url).post('/api/v1/rooms/chat:1/broadcast').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ event: 'msg', data: { n: 1 } }).expect(200);
     expect(res.body.data.recipients).toBe(1);
     const [data, meta] = await got;
     expect(data).toEqual({ n: 1 });
-    expect(meta).toEqual({ id: res.body.data.id, ts: expect.any(Number), room: 'chat:1' });
+    expect(meta).toEqual({ id: res.body.data.id, ts: expect.any(Number), room: 'chat:1', stream: 'chat:1', offset: expect.stringMatching(/:1$/) });
     expect(backend.requests.filter((r) => r.path === '/authorize')).toHaveLength(0);
   });
 
   it('asks the backend when the patterns do not match: 2xx allows, anything else is FORBIDDEN', async () => {
     backend.handler = (req, res) => json(res, req.body.room === 'vip' ? 200 : 403, {});
     const { socket, welcome } = await connectUser(node.url, 'bob');
-    expect(await emitAck(socket, 'room:join', { room: 'vip' })).toEqual({ ok: true, data: { room: 'vip' } });
+    expect(await emitAck(socket, 'room:join', { room: 'vip' })).toEqual({ ok: true, data: { room: 'vip', offset: expect.any(String) } });
     const ask = backend.requests.find((r) => r.path === '/authorize')!;
     expect(ask.body).toEqual({ userId: 'bob', socketId: welcome.socketId, room: 'vip' });
     expect(ask.headers['x-pushgate-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);

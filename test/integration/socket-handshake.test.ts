@@ -21,10 +21,10 @@ describe('Socket.IO handshake', () => {
 
   const tok = (claims: object, opts: jwt.SignOptions = {}, secret = 'first-secret-0123456789abcdef') => jwt.sign(claims, secret, { algorithm: 'HS256', keyid: 'k1', expiresIn: 60, ...opts });
 
-  it('welcomes a valid token with socketId, userId, nodeId, rooms and serverTime', async () => {
+  it('welcomes a valid token with socketId, userId, nodeId, rooms, serverTime and the personal stream’s offset', async () => {
     const s = connectClient(node.url, { token: tok({ sub: 'alice' }) });
     const [welcome] = await new Promise<[Record<string, unknown>]>((r) => s.once('welcome', (w: Record<string, unknown>) => r([w])));
-    expect(welcome).toEqual({ socketId: s.id, userId: 'alice', nodeId: node.config.nodeId, rooms: ['user:alice'], serverTime: expect.any(Number) });
+    expect(welcome).toEqual({ socketId: s.id, userId: 'alice', nodeId: node.config.nodeId, rooms: ['user:alice'], serverTime: expect.any(Number), offsets: { 'user:alice': expect.stringMatching(/^[0-9a-z]+:\d+$/) } });
     expect(Math.abs((welcome.serverTime as number) - Date.now())).toBeLessThan(5000);
   });
 

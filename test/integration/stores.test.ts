@@ -178,10 +178,10 @@ describe.each(implementations)('%s stores', (_name, make) => {
     it('admits a new id with its recipients, and answers a repeat with the first count', async () => {
       await socket('s1', 'u');
       const first = await s.push.admit('m1', targets({ users: ['u'] }), 60_000);
-      expect(first).toEqual({ duplicate: false, recipients: 1 });
+      expect(first).toEqual({ duplicate: false, recipients: 1, offsets: [] });
       await socket('s2', 'u');
-      expect(await s.push.admit('m1', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: true, recipients: 1 });
-      expect(await s.push.admit('m2', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: false, recipients: 2 });
+      expect(await s.push.admit('m1', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: true, recipients: 1, offsets: [] });
+      expect(await s.push.admit('m2', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: false, recipients: 2, offsets: [] });
     });
 
     it('forgets an id after its TTL', async () => {

@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { MemoryHistoryStore } from '../../server/src/cluster/memory-history-store';
 import { MemoryPresenceStore } from '../../server/src/cluster/memory-presence-store';
 import { MemoryPushStore } from '../../server/src/cluster/memory-push-store';
 import type { PushStore } from '../../server/src/cluster/push-store';
@@ -18,21 +19,31 @@ class FakeClock implements Clock {
 
 /** The in-process stand-in for the Socket.IO bus: records what would go out. */
 class RecordingBroadcaster implements Broadcaster {
-  readonly sent: { rooms: string[]; except: string[]; event: string; data: unknown; meta: PushMeta }[] = [];
+  readonly sent: { rooms: string[]; except: string[]; event: string; data: unknown; meta: PushMeta; timeoutMs?: number }[] = [];
+  /** What each emitWithAcks answers, in call order. */
+  acks: number[] = [];
   emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): void {
     this.sent.push({ rooms, except, event, data, meta });
+  }
+  async emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): Promise<number> {
+    this.sent.push({ rooms, except, event, data, meta, timeoutMs });
+    return this.acks.shift() ?? 0;
   }
 }
 
 const silent = winston.createLogger({ silent: true });
 
-function setup(store?: PushStore) {
+function setup(store?: PushStore, opts: { history?: boolean; clusterUp?: () => boolean } = {}) {
   const clock = new FakeClock();
   const presence = new MemoryPresenceStore();
   const bus = new RecordingBroadcaster();
   const metrics = new Metrics('unit', { sockets: () => 0, users: () => 0, rooms: () => 0, redisUp: () => -1 });
-  const service = new PushService({ broadcaster: bus, store: store ?? new MemoryPushStore(presence, clock), metrics, clock, logger: silent }, { idempotencyTtlMs: 300_000 });
-  return { clock, presence, bus, metrics, service };
+  const history = opts.history ? new MemoryHistoryStore({ ttlMs: 60_000, size: 10 }, clock) : null;
+  const service = new PushService(
+    { broadcaster: bus, store: store ?? new MemoryPushStore(presence, clock, history), metrics, clock, logger: silent, keepHistory: history !== null, clusterUp: opts.clusterUp ?? (() => true) },
+    { idempotencyTtlMs: 300_000 },
+  );
+  return { clock, presence, bus, metrics, service, history };
 }
 
 describe('PushService', () => {
@@ -77,7 +88,7 @@ describe('PushService', () => {
   });
 
   it('answers SERVICE_UNAVAILABLE (retry with the same id) and sends nothing when the store fails', async () => {
-    const failing: PushStore = { admit: () => Promise.reject(new Error('connection lost')) };
+    const failing: PushStore = { admit: () => Promise.reject(new Error('connection lost')), recordAcked: async () => undefined };
     const { bus, service } = setup(failing);
     const err = await service.push({ users: ['u'], event: 'e', data: 1, id: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
@@ -102,5 +113,61 @@ describe('PushService', () => {
     expect(text).toMatch(/^pushgate_messages_pushed_total\{node="unit"\} 1$/m);
     expect(text).toMatch(/^pushgate_messages_delivered_total\{node="unit"\} 2$/m);
     expect(text).toMatch(/^pushgate_push_duration_seconds_count\{node="unit"\} 1$/m);
+  });
+
+  it('answers SERVICE_UNAVAILABLE at once, without admitting, while the cluster bus is down', async () => {
+    let up = false;
+    const { bus, service } = setup(undefined, { clusterUp: () => up });
+    await expect(service.push({ users: ['u'], event: 'e', data: 1, id: 'later' })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfter: 1 });
+    up = true;
+    // Not admitted the first time: the retry with the same id is delivered.
+    expect(await service.push({ users: ['u'], event: 'e', data: 1, id: 'later' })).toEqual({ id: 'later', recipients: 0 });
+    expect(bus.sent).toHaveLength(1);
+  });
+
+  describe('with history', () => {
+    it('sends one broadcast per stream, each with its offset, skipping the streams before it; socket ids last', async () => {
+      const { bus, service, history } = setup(undefined, { history: true });
+      await service.push({ users: ['ann'], rooms: ['r'], socketIds: ['s9'], except: ['s2'], event: 'e', data: 1, id: 'm' });
+      const [ann, r] = [await history!.position('user:ann'), await history!.position('r')];
+      expect(bus.sent.map(({ rooms, except, meta }) => ({ rooms, except, meta }))).toEqual([
+        { rooms: ['user:ann'], except: ['s2'], meta: { id: 'm', ts: expect.any(Number), stream: 'user:ann', offset: ann } },
+        { rooms: ['r'], except: ['s2', 'user:ann'], meta: { id: 'm', ts: expect.any(Number), stream: 'r', offset: r } },
+        { rooms: ['s9'], except: ['s2', 'user:ann', 'r'], meta: { id: 'm', ts: expect.any(Number) } },
+      ]);
+    });
+
+    it('keeps the message in each stream, in order, and a duplicate id adds nothing', async () => {
+      const { service, history } = setup(undefined, { history: true });
+      const start = await history!.position('lobby');
+      await service.broadcast('lobby', { event: 'a', data: 1, id: 'one' });
+      await service.broadcast('lobby', { event: 'b', data: 2, id: 'two' });
+      await service.broadcast('lobby', { event: 'b', data: 2, id: 'two' });
+      const read = await history!.since('lobby', start);
+      expect(read.covered).toBe(true);
+      expect(read.entries.map((e) => [e.event, e.id, e.room])).toEqual([
+        ['a', 'one', 'lobby'],
+        ['b', 'two', 'lobby'],
+      ]);
+    });
+  });
+
+  describe('receipts', () => {
+    it('with ack: true sums the acknowledgements of every broadcast and passes ackTimeoutMs', async () => {
+      const { bus, service } = setup(undefined, { history: true });
+      bus.acks = [2, 1];
+      const res = await service.push({ users: ['ann'], rooms: ['r'], event: 'e', data: 1, id: 'acked', ack: true, ackTimeoutMs: 1234 });
+      expect(res).toEqual({ id: 'acked', recipients: 0, acked: 3 });
+      expect(bus.sent.map((m) => m.timeoutMs)).toEqual([1234, 1234]);
+    });
+
+    it('waits 5000 ms by default, and a retry of the id answers with the recorded receipts', async () => {
+      const { bus, service } = setup();
+      bus.acks = [4];
+      expect(await service.broadcast('r', { event: 'e', data: 1, id: 'again', ack: true })).toEqual({ id: 'again', recipients: 0, acked: 4 });
+      expect(bus.sent[0]!.timeoutMs).toBe(5000);
+      expect(await service.broadcast('r', { event: 'e', data: 1, id: 'again', ack: true })).toEqual({ id: 'again', recipients: 0, acked: 4 });
+      expect(bus.sent).toHaveLength(1);
+    });
   });
 });

@@ -1,6 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
-import { bySocketAge, codeUnitOrder as cmp, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
+import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
 
 interface Entry extends SocketRecord {
   rooms: Set<Room>;
@@ -12,6 +12,8 @@ export class MemoryPresenceStore implements PresenceStore {
   private readonly users = new Map<UserId, Set<SocketId>>();
   private readonly rooms = new Map<Room, Set<SocketId>>();
 
+  constructor(private readonly onChange: PresenceListener = () => {}) {}
+
   async addSocket(rec: SocketRecord): Promise<void> {
     if (this.sockets.has(rec.socketId)) return;
     this.sockets.set(rec.socketId, { ...rec, rooms: new Set() });
@@ -21,16 +23,23 @@ export class MemoryPresenceStore implements PresenceStore {
   async removeSocket(socketId: SocketId): Promise<void> {
     const entry = this.sockets.get(socketId);
     if (!entry) return;
-    for (const room of entry.rooms) removeFrom(this.rooms, room, socketId);
+    const left: PresenceChange[] = [];
+    for (const room of entry.rooms) {
+      removeFrom(this.rooms, room, socketId);
+      if (!this.userInRoom(entry.userId, room, socketId)) left.push({ room, userId: entry.userId, joined: false });
+    }
     removeFrom(this.users, entry.userId, socketId);
     this.sockets.delete(socketId);
+    if (left.length > 0) this.onChange(left);
   }
 
-  async joinRoom(socketId: SocketId, room: Room): Promise<boolean> {
+  async joinRoom(socketId: SocketId, room: Room, opts: QuietOption = {}): Promise<boolean> {
     const entry = this.sockets.get(socketId);
     if (!entry || entry.rooms.has(room)) return false;
+    const first = !this.userInRoom(entry.userId, room, socketId);
     entry.rooms.add(room);
     addTo(this.rooms, room, socketId);
+    if (first && !opts.quiet) this.onChange([{ room, userId: entry.userId, joined: true }]);
     return true;
   }
 
@@ -38,7 +47,14 @@ export class MemoryPresenceStore implements PresenceStore {
     const entry = this.sockets.get(socketId);
     if (!entry || !entry.rooms.delete(room)) return false;
     removeFrom(this.rooms, room, socketId);
+    if (!this.userInRoom(entry.userId, room, socketId)) this.onChange([{ room, userId: entry.userId, joined: false }]);
     return true;
+  }
+
+  /** Whether another socket of the user (not `but`) is in the room: a user has few sockets, so walk them. */
+  private userInRoom(userId: UserId, room: Room, but: SocketId): boolean {
+    for (const id of this.users.get(userId) ?? []) if (id !== but && this.sockets.get(id)!.rooms.has(room)) return true;
+    return false;
   }
 
   async getUser(userId: UserId): Promise<SocketInfo[]> {

@@ -1,32 +1,51 @@
 import type { Clock } from '../lib/clock';
+import type { MemoryHistoryStore } from './memory-history-store';
 import type { PresenceStore, PushTargets } from './presence-store';
-import type { AdmitResult, PushStore } from './push-store';
+import type { AdmitResult, HistoryAppend, PushStore } from './push-store';
 
-/** Single-node idempotency: message id → first recipients count, expired lazily and by a sweep. */
+interface Seen {
+  recipients: Promise<number>;
+  acked?: number;
+  expiresAt: number;
+}
+
+/** Single-node idempotency: message id → first answer, expired lazily and by a sweep; history in memory. */
 export class MemoryPushStore implements PushStore {
-  private readonly seen = new Map<string, { recipients: Promise<number>; expiresAt: number }>();
+  private readonly seen = new Map<string, Seen>();
   private lastSweep = 0;
 
   constructor(
     private readonly presence: PresenceStore,
     private readonly clock: Clock,
+    private readonly history: MemoryHistoryStore | null = null,
   ) {}
 
-  async admit(id: string, targets: PushTargets, ttlMs: number): Promise<AdmitResult> {
+  async admit(id: string, targets: PushTargets, ttlMs: number, history?: HistoryAppend): Promise<AdmitResult> {
     const now = this.clock.now();
     this.sweep(now, ttlMs);
     const prior = this.seen.get(id);
-    if (prior && prior.expiresAt > now) return { duplicate: true, recipients: await prior.recipients };
+    if (prior && prior.expiresAt > now) {
+      const answer: AdmitResult = { duplicate: true, recipients: await prior.recipients, offsets: [] };
+      if (prior.acked !== undefined) answer.acked = prior.acked;
+      return answer;
+    }
     // Reserved before the await, as a promise: a concurrent retry of the same id is a duplicate
     // and answers with the first count, not with a count still being made.
     const recipients = this.presence.countRecipients(targets);
     this.seen.set(id, { recipients, expiresAt: now + ttlMs });
     try {
-      return { duplicate: false, recipients: await recipients };
+      const n = await recipients;
+      const offsets = history && this.history ? this.history.append(history.streams, history.message) : [];
+      return { duplicate: false, recipients: n, offsets };
     } catch (err) {
       this.seen.delete(id);
       throw err;
     }
+  }
+
+  async recordAcked(id: string, _recipients: number, acked: number): Promise<void> {
+    const e = this.seen.get(id);
+    if (e) e.acked = acked;
   }
 
   /** Drops expired ids at most once per TTL, so the map stays bounded by one TTL of traffic. */

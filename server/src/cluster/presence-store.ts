@@ -22,20 +22,39 @@ export interface RoomPage {
   cursor: string | null;
 }
 
+/** A user's first socket joined a room (`joined`), or its last one left. */
+export interface PresenceChange {
+  room: Room;
+  userId: UserId;
+  joined: boolean;
+}
+
+/**
+ * Told about every user transition a store call made, exactly once cluster-wide: the transition is
+ * decided where the count changes (atomically, in Redis), so only the node whose call made it hears it.
+ */
+export type PresenceListener = (changes: PresenceChange[]) => void;
+
+/** Writes that should not announce transitions: re-publishing state after Redis lost it. */
+export interface QuietOption {
+  quiet?: boolean;
+}
+
 /**
  * Cluster-wide presence: user → sockets (with node), socket → rooms, room → members.
  * Only the node that owns a socket writes its entries; any node reads. Personal `user:<id>` rooms
  * are not stored as rooms (the user → sockets index serves them).
  *
  * Every write is idempotent (joining twice changes nothing, removing an unknown socket is a no-op),
- * because a reaper and the owner may race on the same socket.
+ * because a reaper and the owner may race on the same socket. User transitions (first socket of a
+ * user in a room, last one out) go to the store's PresenceListener.
  */
 export interface PresenceStore {
   addSocket(rec: SocketRecord): Promise<void>;
   /** Removes the socket from its user and from every room it was in. */
   removeSocket(socketId: SocketId): Promise<void>;
   /** @returns true when the socket was not in the room before. */
-  joinRoom(socketId: SocketId, room: Room): Promise<boolean>;
+  joinRoom(socketId: SocketId, room: Room, opts?: QuietOption): Promise<boolean>;
   /** @returns true when the socket was in the room. */
   leaveRoom(socketId: SocketId, room: Room): Promise<boolean>;
   getUser(userId: UserId): Promise<SocketInfo[]>;

@@ -1,6 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
-import { bySocketAge, codeUnitOrder as cmp, type PresenceStore, type PushTargets, type RoomPage, type SocketRecord } from './presence-store';
+import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
 import type { RedisClient } from './redis';
 import { ADD_SOCKET, COUNT_RECIPIENTS, JOIN_ROOM, LEAVE_ROOM, REMOVE_NODE_BATCH, REMOVE_SOCKET } from './redis-scripts';
 
@@ -20,6 +20,7 @@ export class RedisPresenceStore implements PresenceStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    private readonly onChange: PresenceListener = () => {},
   ) {}
 
   async addSocket(rec: SocketRecord): Promise<void> {
@@ -27,15 +28,28 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async removeSocket(socketId: SocketId): Promise<void> {
-    await REMOVE_SOCKET.run(this.redis, [], [this.prefix, socketId]);
+    const [, ...left] = await REMOVE_SOCKET.run<[number, ...string[]]>(this.redis, [], [this.prefix, socketId]);
+    this.announceLeaves(left);
   }
 
-  async joinRoom(socketId: SocketId, room: Room): Promise<boolean> {
-    return (await JOIN_ROOM.run<number>(this.redis, [], [this.prefix, socketId, room])) === 1;
+  async joinRoom(socketId: SocketId, room: Room, opts: QuietOption = {}): Promise<boolean> {
+    const [added, firstOf] = await JOIN_ROOM.run<[number, string?]>(this.redis, [], [this.prefix, socketId, room]);
+    if (firstOf !== undefined && !opts.quiet) this.onChange([{ room, userId: firstOf, joined: true }]);
+    return added === 1;
   }
 
   async leaveRoom(socketId: SocketId, room: Room): Promise<boolean> {
-    return (await LEAVE_ROOM.run<number>(this.redis, [], [this.prefix, socketId, room])) === 1;
+    const [removed, lastOf] = await LEAVE_ROOM.run<[number, string?]>(this.redis, [], [this.prefix, socketId, room]);
+    if (lastOf !== undefined) this.onChange([{ room, userId: lastOf, joined: false }]);
+    return removed === 1;
+  }
+
+  /** The scripts list leaves as userId, room pairs. */
+  private announceLeaves(pairs: string[]): void {
+    if (pairs.length === 0) return;
+    const changes: PresenceChange[] = [];
+    for (let i = 0; i + 1 < pairs.length; i += 2) changes.push({ userId: pairs[i]!, room: pairs[i + 1]!, joined: false });
+    this.onChange(changes);
   }
 
   async getUser(userId: UserId): Promise<SocketInfo[]> {
@@ -87,8 +101,9 @@ export class RedisPresenceStore implements PresenceStore {
   async removeNode(nodeId: NodeId, opts: { onlyIfDead?: boolean } = {}): Promise<number> {
     let removed = 0;
     for (;;) {
-      const [taken, n] = await REMOVE_NODE_BATCH.run<[number, number]>(this.redis, [], [this.prefix, nodeId, REAP_BATCH, opts.onlyIfDead ? 1 : 0]);
+      const [taken, n, ...left] = await REMOVE_NODE_BATCH.run<[number, number, ...string[]]>(this.redis, [], [this.prefix, nodeId, REAP_BATCH, opts.onlyIfDead ? 1 : 0]);
       removed += n;
+      this.announceLeaves(left);
       if (taken === 0) return removed;
     }
   }

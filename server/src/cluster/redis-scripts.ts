@@ -8,6 +8,8 @@ import { LuaScript } from './redis';
  *   P:room:<room>      set   socket ids in the room          P:rooms    zset  room names (score 0, for BYLEX paging)
  *   P:roomu:<room>     hash  userId → sockets of that user in the room (distinct users = HLEN)
  *   P:node:<nodeId>    set   socket ids owned by the node    P:sockets  set   every socket
+ *   P:hmeta:<stream>   hash  e (epoch), n (last sequence)   P:hist:<stream>  stream  entries `<n>-0`, field m = message JSON
+ *   P:msg:<id>         string recipients[:acked], for idempotent retries
  * The scripts build keys from the prefix (ARGV[1]) because which keys a socket touches is only
  * known inside Redis. On Redis Cluster that is legal only when every key hashes to one slot: give
  * REDIS_PREFIX a hash tag, e.g. `{pushgate}`.
@@ -21,27 +23,39 @@ local function nowMs()
 end
 `;
 
+/** leave() answers true when it took the user's last socket out of the room (a presence:leave). */
 const LEAVE_FN = `
 local function leave(p, id, u, room)
   local key = p .. ':room:' .. room
   local ruk = p .. ':roomu:' .. room
+  local last = false
   redis.call('SREM', key, id)
-  if redis.call('HINCRBY', ruk, u, -1) <= 0 then redis.call('HDEL', ruk, u) end
+  if redis.call('HINCRBY', ruk, u, -1) <= 0 then
+    redis.call('HDEL', ruk, u)
+    last = true
+  end
   if redis.call('SCARD', key) == 0 then
     redis.call('DEL', key, ruk)
     redis.call('ZREM', p .. ':rooms', room)
   end
+  return last
 end
 `;
 
+/** removeSocket() appends { userId, room } to `left` for each room the user is no longer in. */
 const REMOVE_FN = `${LEAVE_FN}
-local function removeSocket(p, id)
+local function removeSocket(p, id, left)
   local sk = p .. ':sock:' .. id
   local info = redis.call('HMGET', sk, 'userId', 'nodeId')
   local u, n = info[1], info[2]
   if not u then return 0 end
   local rk = sk .. ':rooms'
-  for _, room in ipairs(redis.call('SMEMBERS', rk)) do leave(p, id, u, room) end
+  for _, room in ipairs(redis.call('SMEMBERS', rk)) do
+    if leave(p, id, u, room) then
+      left[#left + 1] = u
+      left[#left + 1] = room
+    end
+  end
   local uk = p .. ':user:' .. u
   redis.call('SREM', uk, id)
   if redis.call('SCARD', uk) == 0 then redis.call('SREM', p .. ':users', u) end
@@ -101,13 +115,18 @@ redis.call('SADD', p .. ':sockets', id)
 return 1
 `);
 
-/** ARGV: prefix, socketId → 1 when removed. */
+/** ARGV: prefix, socketId → { 1 when removed, then userId, room for each room the user left }. */
 export const REMOVE_SOCKET = new LuaScript(`${REMOVE_FN}
-return removeSocket(ARGV[1], ARGV[2])
+local left = {}
+local removed = removeSocket(ARGV[1], ARGV[2], left)
+local out = { removed }
+for _, v in ipairs(left) do out[#out + 1] = v end
+return out
 `);
 
 /**
- * ARGV: prefix, nodeId, batch, only-if-dead (1/0) → { ids taken from the node, sockets removed }.
+ * ARGV: prefix, nodeId, batch, only-if-dead (1/0) → { ids taken from the node, sockets removed,
+ * then userId, room for each room a user left }.
  * Called until it takes none, so a node with many sockets never blocks Redis for long in one script. A reaper passes
  * only-if-dead: a node that heart-beats again mid-reap keeps the rest (and re-publishes the lost).
  */
@@ -119,32 +138,38 @@ if ARGV[4] == '1' then
   if expiry and tonumber(expiry) > now then return { 0, 0 } end
 end
 local ids = redis.call('SPOP', p .. ':node:' .. ARGV[2], tonumber(ARGV[3]))
-local removed = 0
-for _, id in ipairs(ids) do removed = removed + removeSocket(p, id) end
-return { #ids, removed }
+local removed, left = 0, {}
+for _, id in ipairs(ids) do removed = removed + removeSocket(p, id, left) end
+local out = { #ids, removed }
+for _, v in ipairs(left) do out[#out + 1] = v end
+return out
 `);
 
-/** ARGV: prefix, socketId, room → 1 when the socket was not in the room before (0 also for an unknown socket). */
+/**
+ * ARGV: prefix, socketId, room → { 1 when the socket was not in the room before (0 also for an
+ * unknown socket), the userId when this is the user's first socket in the room }.
+ */
 export const JOIN_ROOM = new LuaScript(`
 local p, id, room = ARGV[1], ARGV[2], ARGV[3]
 local sk = p .. ':sock:' .. id
 local u = redis.call('HGET', sk, 'userId')
-if not u then return 0 end
-if redis.call('SADD', sk .. ':rooms', room) == 0 then return 0 end
+if not u then return { 0 } end
+if redis.call('SADD', sk .. ':rooms', room) == 0 then return { 0 } end
 redis.call('SADD', p .. ':room:' .. room, id)
-redis.call('HINCRBY', p .. ':roomu:' .. room, u, 1)
+local c = redis.call('HINCRBY', p .. ':roomu:' .. room, u, 1)
 redis.call('ZADD', p .. ':rooms', 0, room)
-return 1
+if c == 1 then return { 1, u } end
+return { 1 }
 `);
 
-/** ARGV: prefix, socketId, room → 1 when the socket was in the room. */
+/** ARGV: prefix, socketId, room → { 1 when the socket was in the room, the userId when it was the user's last }. */
 export const LEAVE_ROOM = new LuaScript(`${LEAVE_FN}
 local p, id, room = ARGV[1], ARGV[2], ARGV[3]
 local sk = p .. ':sock:' .. id
-if redis.call('SREM', sk .. ':rooms', room) == 0 then return 0 end
+if redis.call('SREM', sk .. ':rooms', room) == 0 then return { 0 } end
 local u = redis.call('HGET', sk, 'userId')
-if u then leave(p, id, u, room) end
-return 1
+if u and leave(p, id, u, room) then return { 1, u } end
+return { 1 }
 `);
 
 /** ARGV: prefix, then the target lists (see COUNT_FN) → recipients. */
@@ -152,18 +177,96 @@ export const COUNT_RECIPIENTS = new LuaScript(`${COUNT_FN}
 return countRecipients(ARGV[1], 2)
 `);
 
-/**
- * Idempotency and recipients in one round trip. ARGV: prefix, message id, ttl ms, target lists →
- * { 1, first recipients } for a repeated id, { 0, recipients } for a new one (now remembered).
+/*
+ * History: a stream's metadata (epoch, last sequence) and its entries, whose ids are `<sequence>-0`
+ * so "what followed offset s" is one XRANGE and a gap shows as a missing s + 1.
  */
-export const ADMIT_PUSH = new LuaScript(`${COUNT_FN}
+const HISTORY_FN = `
+local function base36(n)
+  local digits, out = '0123456789abcdefghijklmnopqrstuvwxyz', ''
+  repeat
+    local d = n % 36
+    out = string.sub(digits, d + 1, d + 1) .. out
+    n = math.floor(n / 36)
+  until n == 0
+  return out
+end
+local function ensureMeta(p, s, metaTtl, now)
+  local mk = p .. ':hmeta:' .. s
+  if redis.call('HSETNX', mk, 'e', base36(now)) == 1 then
+    redis.call('HSET', mk, 'n', 0)
+    -- Entries without metadata (evicted) would clash with the restarted sequence.
+    redis.call('DEL', p .. ':hist:' .. s)
+  end
+  redis.call('PEXPIRE', mk, metaTtl)
+  return mk
+end
+local function append(p, s, payload, ttl, metaTtl, size, now)
+  local mk = ensureMeta(p, s, metaTtl, now)
+  local n = redis.call('HINCRBY', mk, 'n', 1)
+  local sk = p .. ':hist:' .. s
+  redis.call('XADD', sk, 'MAXLEN', size, n .. '-0', 'm', payload)
+  redis.call('PEXPIRE', sk, ttl)
+  return redis.call('HGET', mk, 'e') .. ':' .. n
+end
+`;
+
+/**
+ * Idempotency, recipients and history in one round trip. ARGV: prefix, message id, idempotency ttl
+ * ms, history ttl ms, metadata ttl ms, history size, message JSON, stream count, streams, target
+ * lists → { 1, first answer } for a repeated id, { 0, recipients, offset per stream } for a new one.
+ */
+export const ADMIT_PUSH = new LuaScript(`${NOW_FN}${COUNT_FN}${HISTORY_FN}
 local p = ARGV[1]
 local mk = p .. ':msg:' .. ARGV[2]
 local prior = redis.call('GET', mk)
-if prior then return { 1, tonumber(prior) } end
-local n = countRecipients(p, 4)
+if prior then return { 1, prior } end
+local ns = tonumber(ARGV[8])
+local n = countRecipients(p, 9 + ns)
 redis.call('SET', mk, n, 'PX', tonumber(ARGV[3]))
-return { 0, n }
+local out = { 0, n }
+if ns > 0 then
+  local now = nowMs()
+  for j = 1, ns do
+    out[#out + 1] = append(p, ARGV[8 + j], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+  end
+end
+return out
+`);
+
+/** ARGV: prefix, message id, answer ("recipients:acked") → updates a remembered id's answer, keeping its TTL. */
+export const RECORD_ANSWER = new LuaScript(`
+redis.call('SET', ARGV[1] .. ':msg:' .. ARGV[2], ARGV[3], 'XX', 'KEEPTTL')
+return 0
+`);
+
+/** ARGV: prefix, stream, metadata ttl ms → the stream's position (metadata created when missing). */
+export const HISTORY_POSITION = new LuaScript(`${NOW_FN}${HISTORY_FN}
+local mk = ensureMeta(ARGV[1], ARGV[2], tonumber(ARGV[3]), nowMs())
+return redis.call('HGET', mk, 'e') .. ':' .. redis.call('HGET', mk, 'n')
+`);
+
+/**
+ * ARGV: prefix, stream, metadata ttl ms, epoch, sequence, limit → { covered 1/0, position, then
+ * entry id and message JSON for each message after the sequence } (entries only when covered).
+ */
+export const HISTORY_READ = new LuaScript(`${NOW_FN}${HISTORY_FN}
+local p, s = ARGV[1], ARGV[2]
+local mk = ensureMeta(p, s, tonumber(ARGV[3]), nowMs())
+local e, n = redis.call('HGET', mk, 'e'), tonumber(redis.call('HGET', mk, 'n'))
+local pos = e .. ':' .. n
+local since = tonumber(ARGV[5])
+if e ~= ARGV[4] or since > n then return { 0, pos } end
+if since == n then return { 1, pos } end
+local first = string.format('%d-0', since + 1)
+local got = redis.call('XRANGE', p .. ':hist:' .. s, first, '+', 'COUNT', tonumber(ARGV[6]))
+if #got == 0 or got[1][1] ~= first then return { 0, pos } end
+local out = { 1, pos }
+for _, entry in ipairs(got) do
+  out[#out + 1] = entry[1]
+  out[#out + 1] = entry[2][2]
+end
+return out
 `);
 
 /** KEYS: counter. ARGV: window ms → { count, ms left in the window }. */

@@ -56,6 +56,14 @@ export interface Config {
    * @default false
    */
   pm2Sticky: boolean;
+  /**
+   * Per-stream history (HISTORY_TTL_SECONDS, HISTORY_SIZE): how long a stream's messages are kept
+   * after its last message, and how many at most. null when either is 0 (history off).
+   * @default { ttlMs: 300000, size: 1000 }
+   */
+  history: { ttlMs: number; size: number } | null;
+  /** PRESENCE_ROOMS: room patterns (`chat:*` matches by prefix) whose members get presence:join/leave. @default [] */
+  presenceRooms: string[];
 }
 
 export class ConfigError extends Error {
@@ -101,6 +109,9 @@ const envSchema = z.object({
   DASHBOARD_DIR: optional,
   PM2_STICKY: z.enum(['true', 'false', '1', '0']).default('false'),
   NODE_APP_INSTANCE: int(0),
+  HISTORY_TTL_SECONDS: int(300).pipe(z.number().max(30 * 24 * 3600)),
+  HISTORY_SIZE: int(1000).pipe(z.number().max(100_000)),
+  PRESENCE_ROOMS: optional,
 });
 
 function parseApiKeys(raw: string): ApiKey[] {
@@ -136,6 +147,13 @@ function parseTrustProxy(v: string | undefined): boolean | number | string {
   if (v === undefined || v === 'false') return false;
   if (v === 'true') return true;
   return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+function parsePatterns(v: string | undefined): string[] {
+  if (!v) return [];
+  const patterns = v.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of patterns) if (/[\s\p{Cc}]/u.test(p) || p.length > 200) throw new ConfigError(`PRESENCE_ROOMS: "${p}" is not a room pattern (1-200 characters, no whitespace)`);
+  return patterns;
 }
 
 /**
@@ -239,6 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     dashboardDir: e.DASHBOARD_DIR ?? (projectRoot() ? join(projectRoot()!, 'dashboard', 'out') : null),
     pm2Sticky,
+    history: e.HISTORY_TTL_SECONDS > 0 && e.HISTORY_SIZE > 0 ? { ttlMs: e.HISTORY_TTL_SECONDS * 1000, size: e.HISTORY_SIZE } : null,
+    presenceRooms: parsePatterns(e.PRESENCE_ROOMS),
   };
   return Object.freeze(config);
 }

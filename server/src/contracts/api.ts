@@ -24,7 +24,17 @@ const RESERVED_PUSH_EVENTS = new Set([
   'removeListener',
   'welcome',
   'server:draining',
+  'recovered',
+  'presence:join',
+  'presence:leave',
 ]);
+
+/** How long a push with `ack: true` waits for receipts at most. */
+export const MAX_ACK_TIMEOUT_MS = 30_000;
+const receipts = {
+  ack: z.boolean().optional(),
+  ackTimeoutMs: z.number().int().min(1).max(MAX_ACK_TIMEOUT_MS).optional(),
+};
 
 const targetList = <T extends z.ZodType>(item: T) => z.array(item).max(1000);
 
@@ -37,6 +47,7 @@ export const pushBody = z
     event: eventName,
     data: z.unknown(),
     id: messageId.optional(),
+    ...receipts,
   })
   .refine((b) => (b.users?.length ?? 0) + (b.rooms?.length ?? 0) + (b.socketIds?.length ?? 0) > 0, {
     message: 'at least one of users, rooms or socketIds must name a target',
@@ -49,6 +60,7 @@ export const broadcastBody = z.strictObject({
   data: z.unknown(),
   id: messageId.optional(),
   except: targetList(socketId).optional(),
+  ...receipts,
 });
 export type BroadcastBody = z.infer<typeof broadcastBody>;
 
@@ -67,6 +79,8 @@ export type ListRoomsQuery = z.infer<typeof listRoomsQuery>;
 export interface PushResult {
   id: string;
   recipients: number;
+  /** With `ack: true`: sockets, cluster-wide, that acknowledged within `ackTimeoutMs`. */
+  acked?: number;
 }
 
 export type BatchItemResult = { success: true; data: PushResult } | { success: false; error: ErrorBody };

@@ -10,11 +10,43 @@ export type MessageId = string;
 export type AckResponse<T = unknown> = { ok: true; data?: T } | { ok: false; error: ErrorBody };
 export type Ack<T = unknown> = (response: AckResponse<T>) => void;
 
-/** Second argument of every pushed event. `room` is set when the push addressed exactly one room. */
+/** A stream's history is keyed by `user:<id>` or by the room name. */
+export type Stream = string;
+/** Opaque position in a stream (`<epoch>:<sequence>`): it only grows within a stream. */
+export type Offset = string;
+
+/**
+ * Second argument of every pushed event. `room` is set when the push addressed exactly one room;
+ * `stream` and `offset` when the delivery is kept in a stream's history (pushes to users and
+ * rooms while history is on), so the client can recover what it missed from there.
+ */
 export interface PushMeta {
   id: MessageId;
   ts: number;
   room?: Room;
+  stream?: Stream;
+  offset?: Offset;
+}
+
+/** One stream's outcome of a recovery (`recovered` event). */
+export interface StreamRecovery {
+  /** false: history no longer covers the gap (trimmed, expired, lost): resync from the backend. */
+  recovered: boolean;
+  /** Messages re-sent before this report. */
+  replayed: number;
+  /** Where the client now is in the stream (absent when the stream could not be read). */
+  offset?: Offset;
+  /** Why the stream was not recovered, when it was refused rather than out of range. */
+  error?: ErrorBody;
+}
+
+export interface RecoveredPayload {
+  streams: Record<Stream, StreamRecovery>;
+}
+
+export interface PresencePayload {
+  room: Room;
+  userId: UserId;
 }
 
 export interface WelcomePayload {
@@ -23,10 +55,23 @@ export interface WelcomePayload {
   nodeId: NodeId;
   rooms: Room[];
   serverTime: number;
+  /** Current position of the user's personal stream (history on): where a fresh client starts. */
+  offsets?: Record<Stream, Offset>;
 }
 
 export interface RoomRequest {
   room: Room;
+}
+
+/** `since`: replay the room's messages after this offset, then emit `recovered` for it. */
+export interface JoinRequest extends RoomRequest {
+  since?: Offset;
+}
+
+export interface JoinResult {
+  room: Room;
+  /** The client's position in the room's stream after the join (history on). */
+  offset?: Offset;
 }
 
 export interface RefreshRequest {
@@ -34,7 +79,7 @@ export interface RefreshRequest {
 }
 
 export interface ClientToServerEvents {
-  'room:join': (req: RoomRequest, ack: Ack<{ room: Room }>) => void;
+  'room:join': (req: JoinRequest, ack: Ack<JoinResult>) => void;
   'room:leave': (req: RoomRequest, ack: Ack<{ room: Room }>) => void;
   'auth:refresh': (req: RefreshRequest, ack: Ack<{ exp: number | null }>) => void;
 }
@@ -47,6 +92,9 @@ export interface ClientToServerEvents {
 export interface ServerToClientEvents {
   welcome: (payload: WelcomePayload) => void;
   'server:draining': (payload: { nodeId: NodeId; reconnectInMs: number }) => void;
+  recovered: (payload: RecoveredPayload) => void;
+  'presence:join': (payload: PresencePayload) => void;
+  'presence:leave': (payload: PresencePayload) => void;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [pushedEvent: string]: (...args: any[]) => void;
 }

@@ -22,6 +22,9 @@ export class Metrics {
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly redisUp: Gauge;
   private readonly rateLimited: Counter<'kind'>;
+  private readonly recoveries: Counter<'result'>;
+  private readonly replayed: Counter;
+  private readonly presenceEvents: Counter<'event'>;
 
   constructor(nodeId: string, sample: { sockets: () => number; users: () => number; rooms: () => number; redisUp: () => number }) {
     const registers = [this.registry];
@@ -41,6 +44,10 @@ export class Metrics {
     this.backendDuration = new Histogram({ name: 'pushgate_backend_duration_seconds', help: 'Backend request duration', registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     this.httpRequests = new Counter({ name: 'pushgate_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers });
     this.rateLimited = new Counter({ name: 'pushgate_rate_limited_total', help: 'Requests refused by a rate limit, by kind (http, connection, event)', labelNames: ['kind'], registers });
+    this.recoveries = new Counter({ name: 'pushgate_stream_recoveries_total', help: 'Streams a client asked to recover, by result (recovered, gap, refused)', labelNames: ['result'], registers });
+    this.replayed = new Counter({ name: 'pushgate_messages_replayed_total', help: 'Messages re-sent from history to recovering clients', registers });
+    this.presenceEvents = new Counter({ name: 'pushgate_presence_events_total', help: 'presence:join / presence:leave events sent from this node', labelNames: ['event'], registers });
+    for (const r of ['recovered', 'gap', 'refused'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
     for (const o of ['ok', 'error', 'timeout', 'unavailable', 'circuit_open'] as const) this.backendRequests.labels(o).inc(0);
   }
@@ -53,6 +60,15 @@ export class Metrics {
     this.pushed.inc();
     this.delivered.inc(recipients);
     this.pushDuration.observe(seconds);
+  }
+
+  markRecovery(result: 'recovered' | 'gap' | 'refused', replayed: number): void {
+    this.recoveries.labels(result).inc();
+    if (replayed > 0) this.replayed.inc(replayed);
+  }
+
+  markPresenceEvent(event: 'join' | 'leave'): void {
+    this.presenceEvents.labels(event).inc();
   }
 
   markClientEvent(kind: 'room' | 'auth' | 'forward'): void {

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { setupWorker } from '@socket.io/sticky';
 import { Server, type ServerOptions } from 'socket.io';
-import { RESERVED_CLIENT_EVENTS } from '../contracts/socket-events';
+import { RESERVED_CLIENT_EVENTS, type WelcomePayload } from '../contracts/socket-events';
 import type { Clock } from '../lib/clock';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -11,6 +11,7 @@ import type { ConnectionManager } from './connection-manager';
 import { EventRateLimiter } from './event-rate-limiter';
 import { splitArgs, withAck } from './handlers/with-ack';
 import { handshakeAuth, type HandshakeDeps } from './handshake-auth';
+import type { Recovery } from './recovery';
 import type { RoomManager } from './room-manager';
 import type { TokenVerifier } from './token-verifier';
 import type { PgServer, PgSocket } from './types';
@@ -52,6 +53,7 @@ export interface GatewayDeps extends HandshakeDeps {
   eventsPerSecond: number;
   connections: ConnectionManager;
   rooms: RoomManager;
+  recovery: Recovery;
   router: MessageRouter;
   verifier: TokenVerifier;
   clock: Clock;
@@ -65,11 +67,27 @@ const EVENT_NAME = /^[^\s\p{Cc}]{1,100}$/u;
 
 /** Handshake, per-connection set-up and every client → server event. */
 export function attachGateway(io: PgServer, deps: GatewayDeps): void {
-  const { connections, rooms, router, verifier, clock, metrics, logger } = deps;
+  const { connections, rooms, recovery, router, verifier, clock, metrics, logger } = deps;
   io.use(handshakeAuth(deps));
 
   io.on('connection', (socket: PgSocket) => {
-    connections.add(socket);
+    // Registers the socket and joins its personal room before anything awaits (room writes wait
+    // for the registration), then welcomes it and replays what it asked to recover.
+    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+    void deps
+      .track(
+        recovery.connect(
+          socket,
+          () => connections.add(socket),
+          (offsets) => {
+            const welcome: WelcomePayload = { socketId: socket.id, userId: socket.data.userId, nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id), serverTime: clock.now() };
+            if (offsets) welcome.offsets = offsets;
+            socket.emit('welcome', welcome);
+          },
+          auth && typeof auth === 'object' ? auth.recover : undefined,
+        ),
+      )
+      .catch((err: unknown) => logger.error('connection set-up failed', { socketId: socket.id, error: err }));
     const limiter = new EventRateLimiter(deps.eventsPerSecond);
     const ctx = { socketId: socket.id, userId: socket.data.userId };
 
@@ -96,7 +114,7 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
     socket.on('room:join', (...args: unknown[]) => {
       metrics.markClientEvent('room');
       const { payload, ack } = splitArgs(args);
-      void deps.track(withAck(logger, { ...ctx, event: 'room:join' }, ack, async () => ({ room: await rooms.join(socket, field(payload, 'room')) })));
+      void deps.track(withAck(logger, { ...ctx, event: 'room:join' }, ack, async () => recovery.join(socket, field(payload, 'room'), (payload as Record<string, unknown>).since)));
     });
 
     socket.on('room:leave', (...args: unknown[]) => {
@@ -120,8 +138,6 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
     socket.on('disconnect', () => {
       void connections.remove(socket);
     });
-
-    socket.emit('welcome', { socketId: socket.id, userId: socket.data.userId, nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id), serverTime: clock.now() });
   });
 }
 

@@ -8,10 +8,15 @@ import { AppError, badRequest, isAppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 
-/** What PushService needs from Socket.IO: a broadcast to a set of rooms, minus some sockets. */
+/** What PushService needs from Socket.IO: a broadcast to a set of rooms, minus some sockets or rooms. */
 export interface Broadcaster {
   emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): void;
+  /** The same, asking every receiving socket for an acknowledgement. @returns acknowledgements within `timeoutMs`. */
+  emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): Promise<number>;
 }
+
+/** The default `ackTimeoutMs` of a push with `ack: true`. */
+export const DEFAULT_ACK_TIMEOUT_MS = 5000;
 
 export interface PushServiceOptions {
   /** How long a message id is remembered for idempotent retries. @default 300000 (5 minutes) */
@@ -28,7 +33,17 @@ export class PushService {
   private readonly ttlMs: number;
 
   constructor(
-    private readonly deps: { broadcaster: Broadcaster; store: PushStore; metrics: Metrics; clock: Clock; logger: Logger },
+    private readonly deps: {
+      broadcaster: Broadcaster;
+      store: PushStore;
+      metrics: Metrics;
+      clock: Clock;
+      logger: Logger;
+      /** Pushes to users and rooms are kept in their streams' history. */
+      keepHistory: boolean;
+      /** false while the cluster bus is unreachable: a push could not be handed to the other nodes. */
+      clusterUp: () => boolean;
+    },
     opts: PushServiceOptions = {},
   ) {
     this.ttlMs = opts.idempotencyTtlMs ?? 300_000;
@@ -44,11 +59,11 @@ export class PushService {
     const socketIds = unique(body.socketIds);
     // meta.room names the room only when a room is the push's single target.
     const onlyRoom = rooms.length === 1 && users.length === 0 && socketIds.length === 0 ? rooms[0] : undefined;
-    return this.deliver(body.id, { users, rooms, socketIds, except: unique(body.except) }, body.event, body.data, onlyRoom);
+    return this.deliver(body, { users, rooms, socketIds, except: unique(body.except) }, onlyRoom);
   }
 
   broadcast(room: Room, body: BroadcastBody): Promise<PushResult> {
-    return this.deliver(body.id, { users: [], rooms: [room], socketIds: [], except: unique(body.except) }, body.event, body.data, room);
+    return this.deliver(body, { users: [], rooms: [room], socketIds: [], except: unique(body.except) }, room);
   }
 
   /** Each message is validated and delivered on its own: one bad item does not fail the others. */
@@ -67,22 +82,57 @@ export class PushService {
     );
   }
 
-  private async deliver(givenId: string | undefined, targets: PushTargets, event: string, data: unknown, room: Room | undefined): Promise<PushResult> {
+  private async deliver(body: BroadcastBody, targets: PushTargets, room: Room | undefined): Promise<PushResult> {
     const started = performance.now();
-    const id = givenId ?? randomUUID();
+    const id = body.id ?? randomUUID();
+    const { event, data } = body;
+    if (!this.deps.clusterUp()) throw unavailable();
+    const ts = this.deps.clock.now();
+    const streams = this.deps.keepHistory ? [...targets.users.map(userRoom), ...targets.rooms] : [];
     let admitted;
     try {
-      admitted = await this.deps.store.admit(id, targets, this.ttlMs);
+      admitted = await this.deps.store.admit(id, targets, this.ttlMs, streams.length > 0 ? { streams, message: room === undefined ? { event, data, id, ts } : { event, data, id, ts, room } } : undefined);
     } catch (err) {
       this.deps.logger.warn('push not admitted: cluster state unavailable', { id, error: (err as Error).message });
-      throw new AppError('SERVICE_UNAVAILABLE', 'Cluster state is unavailable; retry with the same id', { cause: err, retryAfter: 1 });
+      throw unavailable(err);
     }
-    if (admitted.duplicate) return { id, recipients: admitted.recipients };
+    if (admitted.duplicate) return admitted.acked === undefined ? { id, recipients: admitted.recipients } : { id, recipients: admitted.recipients, acked: admitted.acked };
 
-    const meta: PushMeta = room === undefined ? { id, ts: this.deps.clock.now() } : { id, ts: this.deps.clock.now(), room };
-    const rooms = [...targets.users.map(userRoom), ...targets.rooms, ...targets.socketIds];
-    this.deps.broadcaster.emit(rooms, targets.except, event, data, meta);
+    const base: PushMeta = room === undefined ? { id, ts } : { id, ts, room };
+    const sends = deliveries(targets, streams, admitted.offsets, base);
+    const { broadcaster } = this.deps;
+    if (!body.ack) {
+      for (const d of sends) broadcaster.emit(d.rooms, d.except, event, data, d.meta);
+      this.deps.metrics.markPush(admitted.recipients, (performance.now() - started) / 1000);
+      return { id, recipients: admitted.recipients };
+    }
+    const timeoutMs = body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    const waits = sends.map((d) => broadcaster.emitWithAcks(d.rooms, d.except, event, data, d.meta, timeoutMs));
     this.deps.metrics.markPush(admitted.recipients, (performance.now() - started) / 1000);
-    return { id, recipients: admitted.recipients };
+    const acked = (await Promise.all(waits)).reduce((a, b) => a + b, 0);
+    await this.deps.store.recordAcked(id, admitted.recipients, acked).catch((err: Error) => this.deps.logger.debug('could not record receipts for retries', { id, error: err.message }));
+    return { id, recipients: admitted.recipients, acked };
   }
+}
+
+const unavailable = (cause?: unknown) => new AppError('SERVICE_UNAVAILABLE', 'Cluster state is unavailable; retry with the same id', { cause, retryAfter: 1 });
+
+interface Delivery {
+  rooms: string[];
+  except: string[];
+  meta: PushMeta;
+}
+
+/**
+ * How one push goes out. Without history: a single broadcast to every target (Socket.IO reaches each
+ * socket once). With history each stream is its own broadcast carrying that stream's offset, and
+ * skips the streams before it, so a socket in two addressed streams still gets the message once
+ * live (its other stream replays it on recovery, and the id tells the client it has it).
+ * Socket-id targets, which have no stream, go last and skip every stream.
+ */
+function deliveries(targets: PushTargets, streams: string[], offsets: string[], base: PushMeta): Delivery[] {
+  if (streams.length === 0) return [{ rooms: [...targets.users.map(userRoom), ...targets.rooms, ...targets.socketIds], except: targets.except, meta: base }];
+  const out: Delivery[] = streams.map((stream, i) => ({ rooms: [stream], except: [...targets.except, ...streams.slice(0, i)], meta: { ...base, stream, offset: offsets[i]! } }));
+  if (targets.socketIds.length > 0) out.push({ rooms: targets.socketIds, except: [...targets.except, ...streams], meta: base });
+  return out;
 }

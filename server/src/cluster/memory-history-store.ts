@@ -1,0 +1,88 @@
+import type { Offset, Stream } from '../contracts/socket-events';
+import type { Clock } from '../lib/clock';
+import { formatOffset, historyMetaTtlMs, newEpoch, parseOffset, type HistoryEntry, type HistoryMessage, type HistoryPolicy, type HistoryRead, type HistoryStore } from './history-store';
+
+interface MemoryStream {
+  epoch: string;
+  seq: number;
+  /** Oldest first; at most policy.size. */
+  entries: HistoryEntry[];
+  /** Messages are dropped after this (ttl after the last one); the epoch and sequence live longer. */
+  entriesUntil: number;
+  metaUntil: number;
+}
+
+/** Single-node history: one bounded array per stream, expired lazily and by a periodic sweep. */
+export class MemoryHistoryStore implements HistoryStore {
+  private readonly streams = new Map<Stream, MemoryStream>();
+  private lastSweep = 0;
+  private lastEpochMs = 0;
+
+  constructor(
+    private readonly policy: HistoryPolicy,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Keeps `msg` in each stream; @returns the offsets, in the order of `streams`. */
+  append(streams: Stream[], msg: HistoryMessage): Offset[] {
+    const now = this.clock.now();
+    this.sweep(now);
+    return streams.map((name) => {
+      const s = this.live(name, now);
+      s.seq += 1;
+      const offset = formatOffset(s.epoch, s.seq);
+      s.entries.push({ ...msg, offset });
+      if (s.entries.length > this.policy.size) s.entries.splice(0, s.entries.length - this.policy.size);
+      s.entriesUntil = now + this.policy.ttlMs;
+      s.metaUntil = now + historyMetaTtlMs(this.policy);
+      return offset;
+    });
+  }
+
+  async position(stream: Stream): Promise<Offset> {
+    const now = this.clock.now();
+    const s = this.live(stream, now);
+    s.metaUntil = Math.max(s.metaUntil, now + historyMetaTtlMs(this.policy));
+    return formatOffset(s.epoch, s.seq);
+  }
+
+  async since(stream: Stream, offset: Offset): Promise<HistoryRead> {
+    const position = await this.position(stream);
+    const s = this.streams.get(stream)!;
+    const asked = parseOffset(offset);
+    if (!asked || asked.epoch !== s.epoch || asked.seq > s.seq) return { covered: false, entries: [], position };
+    if (asked.seq === s.seq) return { covered: true, entries: [], position };
+    const first = s.entries[0];
+    // Sequences are contiguous in the array: the asked successor is there iff the oldest kept is at most it.
+    if (!first || Number(first.offset.slice(s.epoch.length + 1)) > asked.seq + 1) return { covered: false, entries: [], position };
+    return { covered: true, entries: s.entries.slice(s.entries.length - (s.seq - asked.seq)), position };
+  }
+
+  /** The stream with expired parts dropped; a new epoch when its metadata had expired. */
+  private live(name: Stream, now: number): MemoryStream {
+    let s = this.streams.get(name);
+    if (s && s.metaUntil <= now) s = undefined;
+    if (!s) {
+      s = { epoch: this.epoch(now), seq: 0, entries: [], entriesUntil: 0, metaUntil: now + historyMetaTtlMs(this.policy) };
+      this.streams.set(name, s);
+    } else if (s.entriesUntil <= now && s.entries.length > 0) {
+      s.entries = [];
+    }
+    return s;
+  }
+
+  /** Distinct per stream creation even within one millisecond, so an old offset never matches a new stream. */
+  private epoch(now: number): string {
+    this.lastEpochMs = Math.max(now, this.lastEpochMs + 1);
+    return newEpoch(this.lastEpochMs);
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.policy.ttlMs) return;
+    this.lastSweep = now;
+    for (const [name, s] of this.streams) {
+      if (s.metaUntil <= now) this.streams.delete(name);
+      else if (s.entriesUntil <= now) s.entries = [];
+    }
+  }
+}

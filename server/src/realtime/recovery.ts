@@ -1,0 +1,149 @@
+import type { HistoryEntry, HistoryStore } from '../cluster/history-store';
+import { parseOffset } from '../cluster/history-store';
+import type { JoinResult, Offset, PushMeta, RecoveredPayload, Room, Stream, StreamRecovery } from '../contracts/socket-events';
+import { isPersonalRoom, userRoom } from '../contracts/socket-events';
+import { AppError, isAppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
+import { DeliveryGate } from './delivery-gate';
+import { checkRoomName, type RoomManager } from './room-manager';
+import type { PgSocket } from './types';
+
+/** Streams one handshake may ask to recover; more are answered `recovered: false` with BAD_REQUEST. */
+export const MAX_RECOVER_STREAMS = 100;
+
+const refused = (err: AppError): StreamRecovery => ({ recovered: false, replayed: 0, error: err.toBody() });
+
+/**
+ * Recovery of missed messages (`auth.recover` on connect, `room:join { since }`): for each stream,
+ * join it, read what followed the client's offset and replay it in order through the socket's
+ * DeliveryGate, then report `recovered`. Works on any node: the history is cluster-wide.
+ */
+export class Recovery {
+  constructor(
+    private readonly deps: { history: HistoryStore | null; rooms: RoomManager; metrics: Metrics; logger: Logger },
+  ) {}
+
+  /**
+   * Sets up a new connection: `join` puts the socket in its personal room, then the welcome goes
+   * out with the personal stream's position, then the streams in `recover` are replayed. Nothing
+   * live reaches the socket before the welcome or before a replayed message.
+   */
+  async connect(socket: PgSocket, join: () => void, welcome: (offsets?: Record<Stream, Offset>) => void, recover: unknown): Promise<void> {
+    const history = this.deps.history;
+    if (!history) {
+      join();
+      welcome();
+      if (recover !== undefined && recover !== null) socket.emit('recovered', notKept(recover));
+      return;
+    }
+    const gate = DeliveryGate.of(socket);
+    gate.hold();
+    try {
+      join();
+      const personal = userRoom(socket.data.userId);
+      const offsets: Record<Stream, Offset> = {};
+      try {
+        offsets[personal] = await history.position(personal);
+      } catch (err) {
+        this.deps.logger.warn('history: could not read the personal stream position', { socketId: socket.id, error: (err as Error).message });
+      }
+      gate.pass(() => welcome(offsets));
+      if (recover === undefined || recover === null) return;
+      const report = await this.recoverAll(socket, recover);
+      gate.pass(() => socket.emit('recovered', report));
+    } finally {
+      gate.release();
+    }
+  }
+
+  /** `room:join` with or without `since`; the caller has counted the event. */
+  async join(socket: PgSocket, rawRoom: unknown, since: unknown): Promise<JoinResult> {
+    const history = this.deps.history;
+    if (!history) {
+      const room = await this.deps.rooms.join(socket, rawRoom);
+      if (since !== undefined) socket.emit('recovered', notKept({ [room]: since }));
+      return { room };
+    }
+    if (since === undefined) {
+      const room = await this.deps.rooms.join(socket, rawRoom);
+      const offset = await history.position(room).catch(() => undefined);
+      return offset === undefined ? { room } : { room, offset };
+    }
+    const room = checkRoomName(rawRoom);
+    if (!parseOffset(since)) throw new AppError('BAD_REQUEST', 'since must be an offset pushgate sent (meta.offset)', { details: [{ field: 'since', message: 'not an offset' }] });
+    const gate = DeliveryGate.of(socket);
+    gate.hold();
+    try {
+      const report = await this.recoverStream(socket, room, since as Offset, () => this.deps.rooms.join(socket, room));
+      if (report.error) throw new AppError(report.error.code, report.error.message);
+      gate.pass(() => socket.emit('recovered', { streams: { [room]: report } }));
+      return report.offset === undefined ? { room } : { room, offset: report.offset };
+    } finally {
+      gate.release();
+    }
+  }
+
+  private async recoverAll(socket: PgSocket, recover: unknown): Promise<RecoveredPayload> {
+    if (typeof recover !== 'object' || Array.isArray(recover)) {
+      return { streams: {} };
+    }
+    const asked = Object.entries(recover as Record<string, unknown>);
+    const streams: Record<Stream, StreamRecovery> = Object.create(null) as Record<Stream, StreamRecovery>;
+    const personal = userRoom(socket.data.userId);
+    await Promise.all(
+      asked.map(async ([stream, offset], i) => {
+        let report: StreamRecovery;
+        if (i >= MAX_RECOVER_STREAMS) report = refused(new AppError('BAD_REQUEST', `At most ${MAX_RECOVER_STREAMS} streams can be recovered at once`));
+        else if (typeof offset !== 'string' || !parseOffset(offset)) report = refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
+        else if (stream === personal) report = await this.recoverStream(socket, stream, offset, async () => undefined);
+        else if (isPersonalRoom(stream)) report = refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
+        else report = await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream));
+        streams[stream] = report;
+      }),
+    );
+    // A plain object again, in the order asked (the null-prototype map guards against "__proto__" keys).
+    return { streams: Object.fromEntries(asked.map(([s]) => [s, streams[s]!])) };
+  }
+
+  /** Joins (which authorizes), then reads and replays; the socket's gate is held by the caller. */
+  private async recoverStream(socket: PgSocket, stream: Stream, since: Offset, join: () => Promise<unknown>): Promise<StreamRecovery> {
+    try {
+      await join();
+    } catch (err) {
+      this.deps.metrics.markRecovery('refused', 0);
+      if (isAppError(err)) return refused(err);
+      throw err;
+    }
+    let read;
+    try {
+      read = await this.deps.history!.since(stream, since);
+    } catch (err) {
+      this.deps.logger.warn('history: could not read a stream for recovery', { socketId: socket.id, stream, error: (err as Error).message });
+      this.deps.metrics.markRecovery('refused', 0);
+      return refused(new AppError('SERVICE_UNAVAILABLE', 'History is unavailable; resync'));
+    }
+    if (!read.covered) {
+      this.deps.metrics.markRecovery('gap', 0);
+      return { recovered: false, replayed: 0, offset: read.position };
+    }
+    const gate = DeliveryGate.of(socket);
+    gate.pass(() => {
+      for (const e of read.entries) socket.emit(e.event, e.data, replayMeta(stream, e));
+    });
+    const last = read.entries[read.entries.length - 1];
+    if (last) gate.markReplayed(stream, last.offset);
+    this.deps.metrics.markRecovery('recovered', read.entries.length);
+    return { recovered: true, replayed: read.entries.length, offset: read.position };
+  }
+}
+
+/** History is off (HISTORY_SIZE or HISTORY_TTL_SECONDS is 0): nothing can be recovered. */
+function notKept(recover: unknown): RecoveredPayload {
+  const names = typeof recover === 'object' && recover !== null && !Array.isArray(recover) ? Object.keys(recover).slice(0, MAX_RECOVER_STREAMS) : [];
+  return { streams: Object.fromEntries(names.map((s) => [s, { recovered: false, replayed: 0 }])) };
+}
+
+function replayMeta(stream: Stream, e: HistoryEntry): PushMeta {
+  return e.room === undefined ? { id: e.id, ts: e.ts, stream, offset: e.offset } : { id: e.id, ts: e.ts, room: e.room as Room, stream, offset: e.offset };
+}
