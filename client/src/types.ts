@@ -89,7 +89,7 @@ export type Unsubscribe = () => void;
  * Handler of a pushed event. When it returns a promise, the receipt (for pushes sent with
  * `ack: true`) is sent once the promise settles.
  */
-export type PushHandler<D = unknown> = (data: D, meta: PushMeta) => void | Promise<unknown>;
+export type PushHandler<D = unknown> = (data: D, meta: PushMeta) => unknown;
 
 export interface PushgateClientOptions {
   /** The pushgate URL, e.g. `http://127.0.0.1:3000`. */
