@@ -55,6 +55,7 @@ class Client {
   /** Rooms whose room:leave is in flight: late messages must not bring their offset back. */
   private readonly leaving = new Set<Room>();
   private readonly handlers = new Map<string, Set<Registration>>();
+  private readonly anyHandlers = new Set<Registration>();
   private readonly recoveredCbs = new Set<Registration>();
   private readonly resyncCbs = new Set<Registration>();
   private readonly errorCbs = new Set<Registration>();
@@ -113,6 +114,10 @@ class Client {
     let set = this.handlers.get(event);
     if (!set) this.handlers.set(event, (set = new Set()));
     return subscribe(set, handler);
+  }
+
+  onAny(handler: (event: string, data: unknown, meta: PushMeta | undefined) => unknown): Unsubscribe {
+    return subscribe(this.anyHandlers, handler as AnyHandler);
   }
 
   onRecovered(cb: (payload: RecoveredPayload) => void): Unsubscribe {
@@ -258,18 +263,19 @@ class Client {
     this.notify(this.recoveredCbs, [payload]);
   }
 
-  private dispatch(event: string, args: unknown[]): Promise<unknown>[] {
+  /** Runs the event's handlers, then the onAny ones; answers the promises async handlers returned. */
+  private dispatch(event: string, args: [unknown] | [unknown, PushMeta]): Promise<unknown>[] {
     const pending: Promise<unknown>[] = [];
-    const set = this.handlers.get(event);
-    if (!set) return pending;
-    for (const reg of [...set]) {
+    const run = (fn: AnyHandler, callArgs: unknown[]) => {
       try {
-        const result = reg.fn(...args);
+        const result = fn(...callArgs);
         if (isThenable(result)) pending.push(Promise.resolve(result).catch((err: unknown) => this.report(err)));
       } catch (err) {
         this.report(err);
       }
-    }
+    };
+    for (const reg of [...(this.handlers.get(event) ?? [])]) run(reg.fn, args);
+    for (const reg of [...this.anyHandlers]) run(reg.fn, [event, args[0], args[1]]);
     return pending;
   }
 

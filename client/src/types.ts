@@ -141,6 +141,13 @@ export interface PushgateClient<E extends PushEvents = PushEvents> {
   /** Subscribes to a pushed event. Duplicates (same `meta.id`) are not passed on. */
   on<K extends keyof E & string>(event: K, handler: PushHandler<E[K]>): Unsubscribe;
 
+  /**
+   * Every event `on()` handlers can get, after de-duplication: pushed events with their meta, and
+   * the meta-less ones (`welcome`, `presence:*`, …) with `meta` undefined. Async handlers delay the
+   * receipt like `on()` handlers do.
+   */
+  onAny(handler: (event: string, data: unknown, meta: PushMeta | undefined) => unknown): Unsubscribe;
+
   /** Joins a room (replaying what was missed when the helper has an offset for it). */
   join(room: Room): Promise<JoinResult>;
   /** Leaves a room and forgets its offset. */

@@ -161,6 +161,23 @@ describe('client helper: events, de-duplication and offsets (history on)', () =>
     expect(client.offsets()).toEqual(before);
   });
 
+  it('onAny() gets every event with its name: pushes with meta, meta-less server events without', async () => {
+    const client = clientFor(n.node, 'cora');
+    const seen: [string, unknown, PushMeta | undefined][] = [];
+    client.onAny((event, data, meta) => {
+      seen.push([event, data, meta]);
+    });
+    const welcome = await nextWelcome(client);
+    await push(n.node, { users: ['cora'], event: 'a', data: 1, id: 'cora-a' });
+    await push(n.node, { users: ['cora'], event: 'b', data: 2, id: 'cora-b' });
+    await eventually(() => seen.length === 3);
+    expect(seen).toEqual([
+      ['welcome', welcome, undefined],
+      ['a', 1, expect.objectContaining({ id: 'cora-a', stream: 'user:cora' })],
+      ['b', 2, expect.objectContaining({ id: 'cora-b', stream: 'user:cora' })],
+    ]);
+  });
+
   it('an unsubscribed handler gets nothing more', async () => {
     const { client } = await connect(n.node, 'cleo');
     const seen: unknown[] = [];
