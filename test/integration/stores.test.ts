@@ -4,7 +4,10 @@ import { MemoryPresenceStore } from '../../server/src/cluster/memory-presence-st
 import { MemoryPushStore } from '../../server/src/cluster/memory-push-store';
 import { MemoryRateLimitStore } from '../../server/src/cluster/memory-rate-limit-store';
 import type { NodeRegistry } from '../../server/src/cluster/node-registry';
-import type { PresenceStore, PushTargets } from '../../server/src/cluster/presence-store';
+import type { HistoryPolicy, HistoryStore } from '../../server/src/cluster/history-store';
+import { MemoryHistoryStore } from '../../server/src/cluster/memory-history-store';
+import type { PresenceChange, PresenceStore, PushTargets } from '../../server/src/cluster/presence-store';
+import { RedisHistoryStore } from '../../server/src/cluster/redis-history-store';
 import type { PushStore } from '../../server/src/cluster/push-store';
 import type { RateLimitStore } from '../../server/src/cluster/rate-limit-store';
 import { createRedisConnections, type RedisConnections } from '../../server/src/cluster/redis';
@@ -26,7 +29,15 @@ interface Stores {
   push: PushStore;
   counters: RateLimitStore;
   registry: NodeRegistry;
+  history: HistoryStore;
+  /** Every presence transition the stores reported. */
+  changes: PresenceChange[];
+  /** Makes the backing store lose every stream (a Redis restart without persistence, a single node's restart). */
+  loseHistory(): Promise<void>;
 }
+
+/** Small on purpose: three messages per stream, gone 300 ms after a stream's last one. */
+const POLICY: HistoryPolicy = { ttlMs: 300, size: 3 };
 
 const silent = winston.createLogger({ silent: true });
 let redis: RedisConnections;
@@ -41,16 +52,49 @@ const implementations: [string, () => Stores][] = [
   [
     'memory',
     () => {
-      const presence = new MemoryPresenceStore();
-      return { presence, push: new MemoryPushStore(presence, systemClock), counters: new MemoryRateLimitStore(systemClock), registry: new MemoryNodeRegistry(systemClock) };
+      const changes: PresenceChange[] = [];
+      const presence = new MemoryPresenceStore((c) => changes.push(...c));
+      // A single node keeps history and message ids in its process: losing them means both go.
+      const fresh = () => {
+        const history = new MemoryHistoryStore(POLICY, systemClock);
+        return { history, push: new MemoryPushStore(presence, systemClock, history) };
+      };
+      let mem = fresh();
+      return {
+        presence,
+        changes,
+        get history() {
+          return mem.history;
+        },
+        get push() {
+          return mem.push;
+        },
+        counters: new MemoryRateLimitStore(systemClock),
+        registry: new MemoryNodeRegistry(systemClock),
+        async loseHistory() {
+          mem = fresh();
+        },
+      };
     },
   ],
   [
     'redis',
     () => {
       const prefix = uniquePrefix('stores');
-      const presence = new RedisPresenceStore(redis.data, prefix);
-      return { presence, push: new RedisPushStore(redis.data, prefix), counters: new RedisRateLimitStore(redis.data, prefix), registry: new RedisNodeRegistry(redis.data, prefix, presence) };
+      const changes: PresenceChange[] = [];
+      const presence = new RedisPresenceStore(redis.data, prefix, (c) => changes.push(...c));
+      return {
+        presence,
+        changes,
+        history: new RedisHistoryStore(redis.data, prefix, POLICY),
+        push: new RedisPushStore(redis.data, prefix, POLICY),
+        counters: new RedisRateLimitStore(redis.data, prefix),
+        registry: new RedisNodeRegistry(redis.data, prefix, presence),
+        async loseHistory() {
+          const keys = await redis.data.keys(`${prefix}:h*`);
+          if (keys.length > 0) await redis.data.del(keys);
+        },
+      };
     },
   ],
 ];
@@ -188,6 +232,122 @@ describe.each(implementations)('%s stores', (_name, make) => {
       expect((await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate).toBe(false);
       expect((await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate).toBe(true);
       await eventually(async () => !(await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate, 5000, 20);
+    });
+  });
+
+  describe('history', () => {
+    const msg = (id: string, data: unknown = id) => ({ event: 'e', data, id, ts: 1_700_000_000_000 });
+    /** Pushes `ids` to the stream through the admission call, as PushService does; @returns their offsets. */
+    async function pushTo(stream: string, ...ids: string[]): Promise<string[]> {
+      const out = [];
+      for (const id of ids) out.push(...(await s.push.admit(id, targets({ rooms: [stream] }), 60_000, { streams: [stream], message: { ...msg(id), room: stream } })).offsets);
+      return out;
+    }
+
+    it('gives a new stream a position that stays put until a message is kept', async () => {
+      const p = await s.history.position('quiet');
+      expect(p).toMatch(/^[0-9a-z]+:0$/);
+      expect(await s.history.position('quiet')).toBe(p);
+      expect(await s.history.since('quiet', p)).toEqual({ covered: true, entries: [], position: p });
+    });
+
+    it('keeps a push in every stream it names, one offset each, and answers what followed an offset in order', async () => {
+      const start = await s.history.position('r1');
+      const userStart = await s.history.position('user:u1');
+      const first = await s.push.admit('h1', targets({ users: ['u1'], rooms: ['r1'] }), 60_000, { streams: ['user:u1', 'r1'], message: msg('h1', { deep: [1, 'é', null] }) });
+      expect(first.offsets).toHaveLength(2);
+      const [second] = await pushTo('r1', 'h2');
+      const read = await s.history.since('r1', start);
+      expect(read).toEqual({
+        covered: true,
+        position: second,
+        entries: [
+          { offset: first.offsets[1], event: 'e', data: { deep: [1, 'é', null] }, id: 'h1', ts: 1_700_000_000_000 },
+          { offset: second, event: 'e', data: 'h2', id: 'h2', ts: 1_700_000_000_000, room: 'r1' },
+        ],
+      });
+      expect((await s.history.since('user:u1', userStart)).entries.map((e) => [e.id, e.offset])).toEqual([['h1', first.offsets[0]]]);
+      expect(await s.history.since('r1', first.offsets[1]!)).toMatchObject({ covered: true, entries: [{ id: 'h2' }] });
+    });
+
+    it('keeps nothing for a duplicate id', async () => {
+      const start = await s.history.position('dup');
+      await pushTo('dup', 'same', 'same', 'other');
+      expect((await s.history.since('dup', start)).entries.map((e) => e.id)).toEqual(['same', 'other']);
+    });
+
+    it('keeps at most HISTORY_SIZE messages: an offset before the kept ones is not covered', async () => {
+      const start = await s.history.position('big');
+      const offsets = await pushTo('big', 'b1', 'b2', 'b3', 'b4', 'b5');
+      expect(await s.history.since('big', start)).toEqual({ covered: false, entries: [], position: offsets[4] });
+      expect(await s.history.since('big', offsets[0]!)).toEqual({ covered: false, entries: [], position: offsets[4] });
+      expect((await s.history.since('big', offsets[1]!)).entries.map((e) => e.id)).toEqual(['b3', 'b4', 'b5']);
+    });
+
+    it('drops a stream’s messages HISTORY_TTL after its last one, but still recognises a client that had seen them all', async () => {
+      const start = await s.history.position('ttl');
+      const [last] = await pushTo('ttl', 't1');
+      await eventually(async () => !(await s.history.since('ttl', start)).covered, 5000, 50);
+      expect(await s.history.since('ttl', last!)).toEqual({ covered: true, entries: [], position: last });
+      // The sequence goes on after the messages expired: nothing is confused with what was dropped.
+      const [next] = await pushTo('ttl', 't2');
+      expect(await s.history.since('ttl', last!)).toMatchObject({ covered: true, entries: [{ id: 't2', offset: next }] });
+    });
+
+    it('never covers a gap it cannot see: an offset of an older epoch, from the future, or malformed', async () => {
+      const [o] = await pushTo('ep', 'e1');
+      const [epoch, seq] = o!.split(':');
+      for (const bad of [`zz${epoch}:${seq}`, `${epoch}:${Number(seq) + 5}`, 'nonsense', '']) {
+        expect(await s.history.since('ep', bad)).toEqual({ covered: false, entries: [], position: o });
+      }
+    });
+
+    it('after the history was lost, an old offset is not covered and the stream starts a new epoch', async () => {
+      const [o] = await pushTo('lost', 'l1');
+      await s.loseHistory();
+      const read = await s.history.since('lost', o!);
+      expect(read.covered).toBe(false);
+      expect(read.position.split(':')[0]).not.toBe(o!.split(':')[0]);
+      expect(read.position).toMatch(/:0$/);
+    });
+  });
+
+  describe('presence transitions', () => {
+    it('reports a user’s first socket into a room and last socket out, once each', async () => {
+      await socket('p1', 'ann');
+      await socket('p2', 'ann');
+      await socket('p3', 'bob');
+      await s.presence.joinRoom('p1', 'chat:1');
+      await s.presence.joinRoom('p2', 'chat:1');
+      await s.presence.joinRoom('p2', 'chat:1');
+      await s.presence.joinRoom('p3', 'chat:1');
+      await s.presence.leaveRoom('p1', 'chat:1');
+      await s.presence.leaveRoom('p2', 'chat:1');
+      await s.presence.leaveRoom('p2', 'chat:1');
+      expect(s.changes).toEqual([
+        { room: 'chat:1', userId: 'ann', joined: true },
+        { room: 'chat:1', userId: 'bob', joined: true },
+        { room: 'chat:1', userId: 'ann', joined: false },
+      ]);
+    });
+
+    it('reports the rooms a disconnect or a dead node’s removal left, and nothing for a quiet re-publish', async () => {
+      await socket('q1', 'ann', 'dead');
+      await socket('q2', 'ann', 'alive');
+      await socket('q3', 'cid', 'dead');
+      await s.presence.joinRoom('q1', 'a');
+      await s.presence.joinRoom('q1', 'b');
+      await s.presence.joinRoom('q2', 'b');
+      await s.presence.joinRoom('q3', 'a', { quiet: true });
+      s.changes.length = 0;
+      await s.presence.removeNode('dead');
+      expect(s.changes.sort((x, y) => (x.userId + x.room < y.userId + y.room ? -1 : 1))).toEqual([
+        { room: 'a', userId: 'ann', joined: false },
+        { room: 'a', userId: 'cid', joined: false },
+      ]);
+      s.changes.length = 0;
+      await s.presence.removeSocket('q2');
+      expect(s.changes).toEqual([{ room: 'b', userId: 'ann', joined: false }]);
     });
   });
 

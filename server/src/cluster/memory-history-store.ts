@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Offset, Stream } from '../contracts/socket-events';
 import type { Clock } from '../lib/clock';
 import { formatOffset, historyMetaTtlMs, newEpoch, parseOffset, type HistoryEntry, type HistoryMessage, type HistoryPolicy, type HistoryRead, type HistoryStore } from './history-store';
@@ -17,6 +18,7 @@ export class MemoryHistoryStore implements HistoryStore {
   private readonly streams = new Map<Stream, MemoryStream>();
   private lastSweep = 0;
   private lastEpochMs = 0;
+  private readonly processTag = randomBytes(3).readUIntBE(0, 3).toString(36).padStart(4, '0').slice(-4);
 
   constructor(
     private readonly policy: HistoryPolicy,
@@ -71,10 +73,13 @@ export class MemoryHistoryStore implements HistoryStore {
     return s;
   }
 
-  /** Distinct per stream creation even within one millisecond, so an old offset never matches a new stream. */
+  /**
+   * Distinct per stream creation even within one millisecond, and across restarts of the process
+   * (the random tail), so an old offset never matches a new stream.
+   */
   private epoch(now: number): string {
     this.lastEpochMs = Math.max(now, this.lastEpochMs + 1);
-    return newEpoch(this.lastEpochMs);
+    return `${newEpoch(this.lastEpochMs)}${this.processTag}`;
   }
 
   private sweep(now: number): void {

@@ -10,10 +10,20 @@ interface EngineWriter {
 const gates = new WeakMap<PgSocket, DeliveryGate>();
 
 /**
+ * How long after a replay live copies of replayed messages are still looked for. A message is kept
+ * in history before it is published, so its live copy can reach a node after that node read the
+ * history for a recovering socket; it arrives within the pub/sub delay, far below this.
+ */
+export const REPLAY_OVERLAP_MS = 10_000;
+
+/**
  * Holds everything written to one socket while its missed messages are replayed, so no live
  * message overtakes a replayed one. The socket joins its rooms first (live messages start flowing
  * and are held), history is read after that (it holds everything published before the read), the
- * replay goes out, then the held packets follow, minus those the replay already carried.
+ * replay goes out, then the held packets follow, minus those the replay already carried. After that
+ * the gate stays open but keeps dropping late live copies of replayed messages, per stream until the
+ * first newer message of that stream passes (a publisher's messages arrive in order) or
+ * REPLAY_OVERLAP_MS, whichever comes first.
  *
  * Live broadcasts reach a socket through its Engine.IO client's `writeToEngine` (Socket.IO's
  * adapters call it directly), so that is where they are held; the recovery tests fail if a
@@ -22,9 +32,11 @@ const gates = new WeakMap<PgSocket, DeliveryGate>();
 export class DeliveryGate {
   private holds = 0;
   private passing = false;
+  private installed = false;
   private queue: [unknown, unknown][] = [];
-  /** Per stream, the last replayed offset: a held live message at or below it was replayed. */
+  /** Per stream, the last replayed offset: a live message at or below it was replayed. */
   private readonly replayed = new Map<Stream, { epoch: string; seq: number }>();
+  private overlapTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly socket: PgSocket) {}
 
@@ -35,18 +47,13 @@ export class DeliveryGate {
   }
 
   hold(): void {
-    if (this.holds++ > 0) return;
-    const client = this.socket.client as unknown as EngineWriter;
-    const original = client.writeToEngine;
-    client.writeToEngine = (packets, opts) => {
-      if (this.passing) original.call(client, packets, opts);
-      else this.queue.push([packets, opts]);
-    };
+    this.holds += 1;
+    this.install();
   }
 
   /** Runs `emit` past the gate (the welcome, the replay, the recovered report). */
   pass(emit: () => void): void {
-    if (this.holds === 0) return emit();
+    if (!this.installed) return emit();
     this.passing = true;
     try {
       emit();
@@ -60,28 +67,61 @@ export class DeliveryGate {
     if (o) this.replayed.set(stream, o);
   }
 
-  /** Ends one hold; the last one sends the held packets in order and restores the direct path. */
+  /** Ends one hold; the last one sends the held packets in order, then only filters replayed copies. */
   release(): void {
     if (this.holds === 0 || --this.holds > 0) return;
-    const client = this.socket.client as unknown as Partial<EngineWriter>;
-    // The own property goes; the prototype's method shows through again.
-    delete client.writeToEngine;
     const queue = this.queue;
     this.queue = [];
-    if (this.socket.connected) {
-      for (const [packets, opts] of queue) if (!this.alreadyReplayed(packets)) client.writeToEngine!(packets, opts);
-    }
+    if (this.socket.connected) for (const [packets, opts] of queue) this.forward(packets, opts);
+    if (this.replayed.size === 0 || !this.socket.connected) return this.uninstall();
+    if (this.overlapTimer) clearTimeout(this.overlapTimer);
+    this.overlapTimer = setTimeout(() => this.uninstall(), REPLAY_OVERLAP_MS);
+    this.overlapTimer.unref();
+  }
+
+  private install(): void {
+    if (this.installed) return;
+    this.installed = true;
+    const client = this.socket.client as unknown as EngineWriter;
+    const original = client.writeToEngine;
+    this.write = (packets, opts) => original.call(client, packets, opts);
+    client.writeToEngine = (packets, opts) => {
+      if (this.passing) this.write(packets, opts);
+      else if (this.holds > 0) this.queue.push([packets, opts]);
+      else this.forward(packets, opts);
+    };
+  }
+
+  private uninstall(): void {
+    if (this.holds > 0 || !this.installed) return;
+    if (this.overlapTimer) clearTimeout(this.overlapTimer);
+    this.overlapTimer = null;
+    this.installed = false;
+    // The own property goes; the prototype's method shows through again.
+    delete (this.socket.client as unknown as Partial<EngineWriter>).writeToEngine;
     this.replayed.clear();
     gates.delete(this.socket);
   }
 
-  private alreadyReplayed(packets: unknown): boolean {
-    if (this.replayed.size === 0) return false;
-    const meta = peekMeta(packets);
-    if (!meta) return false;
-    const done = this.replayed.get(meta.stream);
-    const o = parseOffset(meta.offset);
-    return done !== undefined && o !== null && o.epoch === done.epoch && o.seq <= done.seq;
+  private write: Write = () => undefined;
+
+  /** Sends a live packet unless the replay already carried it. */
+  private forward(packets: unknown, opts: unknown): void {
+    if (this.replayed.size > 0) {
+      const meta = peekMeta(packets);
+      const done = meta && this.replayed.get(meta.stream);
+      const o = done && parseOffset(meta.offset);
+      if (done && o && o.epoch === done.epoch) {
+        if (o.seq <= done.seq) return;
+        // A newer message of the stream: its publisher's older ones have all arrived.
+        this.replayed.delete(meta.stream);
+        if (this.replayed.size === 0 && this.holds === 0) {
+          this.write(packets, opts);
+          return this.uninstall();
+        }
+      }
+    }
+    this.write(packets, opts);
   }
 }
 
