@@ -4,8 +4,11 @@ export class DedupWindow {
   private readonly ring: (string | undefined)[];
   private next = 0;
 
-  constructor(private readonly size: number) {
-    this.ring = new Array<string | undefined>(Math.max(0, size));
+  private readonly size: number;
+
+  constructor(size: number) {
+    this.size = Number.isFinite(size) ? Math.max(0, Math.floor(size)) : 0;
+    this.ring = new Array<string | undefined>(this.size);
   }
 
   /** Records `id`; answers false when it was already among the remembered ones. */

@@ -329,6 +329,8 @@ class Client {
 
   /** Emits with an acknowledgement; `{ ok: false }` and transport failures become PushgateErrors. */
   private async request<T = unknown>(event: string, payload: unknown, timeoutMs?: number, withPayload = true): Promise<T | undefined> {
+    // A closed socket would buffer the packet forever.
+    if (this.closed) throw new PushgateError('DISCONNECTED', 'the client is closed');
     const target = timeoutMs !== undefined ? this.socket.timeout(timeoutMs) : this.socket;
     let res: unknown;
     try {

@@ -384,6 +384,31 @@ describe('client helper: history off (HISTORY_SIZE=0)', () => {
   });
 });
 
+describe('client helper: presence events (PRESENCE_ROOMS=chat:*)', () => {
+  const n = useNode({ PRESENCE_ROOMS: 'chat:*' });
+
+  it('presence:join and presence:leave reach on() handlers as a payload without meta', async () => {
+    const { client: watcher } = await connect(n.node, 'quin', { rooms: ['chat:*'] });
+    await watcher.join('chat:presence');
+    const seen: unknown[][] = [];
+    watcher.on('presence:join', (...args: unknown[]) => {
+      seen.push(['join', ...args]);
+    });
+    watcher.on('presence:leave', (...args: unknown[]) => {
+      seen.push(['leave', ...args]);
+    });
+    const { client: other } = await connect(n.node, 'rae', { rooms: ['chat:*'] });
+    await other.join('chat:presence');
+    await eventually(() => seen.length === 1);
+    await other.leave('chat:presence');
+    await eventually(() => seen.length === 2);
+    expect(seen).toEqual([
+      ['join', { room: 'chat:presence', userId: 'rae' }],
+      ['leave', { room: 'chat:presence', userId: 'rae' }],
+    ]);
+  });
+});
+
 describe('client helper: rooms the backend stops allowing', () => {
   const backend = new FakeBackend();
   let allowed = true;
@@ -454,6 +479,13 @@ describe('client helper: emit() to the backend', () => {
     const err = await client.emit('chat:send', { text: 'hi' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PushgateError);
     expect(err).toMatchObject({ code: 'NO_BACKEND' });
+  });
+
+  it('after close(), requests reject with DISCONNECTED instead of waiting for a connection', async () => {
+    const { client } = await connect(bare, 'max');
+    client.close();
+    await expect(client.emit('chat:send', 1)).rejects.toMatchObject({ code: 'DISCONNECTED' });
+    await expect(client.join('chat:1')).rejects.toMatchObject({ code: 'DISCONNECTED' });
   });
 
   it('refuses the events the helper sends itself', async () => {
