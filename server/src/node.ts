@@ -353,7 +353,7 @@ export class PushgateNode {
     if (!this.redisWasDown || this.draining) return;
     this.redisWasDown = false;
     void this.beat()
-      .then(() => this.connections.resync())
+      .then(() => this.connections.resync({ announce: false }))
       .then((n) => this.logger.info('redis back: presence re-published', { sockets: n }))
       .catch((err: Error) => {
         this.redisWasDown = true;
@@ -402,7 +402,7 @@ export class PushgateNode {
       if (presumedDead && !this.draining) {
         // Another node reaped us during a pause longer than three heartbeats: our sockets are still
         // here, so publish them again.
-        const n = await this.connections.resync();
+        const n = await this.connections.resync({ announce: true });
         this.logger.warn('this node had been presumed dead: presence re-published', { sockets: n });
       }
     } catch (err) {

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { ADMIN_KEY, closeAllClients, connectUser, eventually, nextEvent, startNode, type TestNode } from '../support/node';
+import { ADMIN_KEY, closeAllClients, connectUser, emitAck, eventually, nextEvent, startNode, type TestNode } from '../support/node';
 import { ProcessNode } from '../support/process-node';
 import { RedisServer } from '../support/redis-server';
 import { testRedisUrl, uniquePrefix } from '../support/redis';
@@ -47,7 +47,7 @@ describe.each([
   let b: TestNode;
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('restart'), REDIS_SHARDED: sharded };
+    const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('restart'), REDIS_SHARDED: sharded, PRESENCE_ROOMS: 'chat:*' };
     a = await startNode({ ...env, NODE_ID: 'ra' });
     b = await startNode({ ...env, NODE_ID: 'rb' });
   });
@@ -59,7 +59,14 @@ describe.each([
   });
 
   it('flips readiness, answers 503 quickly while down, and crosses nodes again after the restart', async () => {
-    const { socket } = await connectUser(b.url, 'ivy');
+    const { socket } = await connectUser(b.url, 'ivy', { rooms: ['chat:*'] });
+    const watcher = await connectUser(a.url, 'watcher', { rooms: ['chat:*'] });
+    await emitAck(watcher.socket, 'room:join', { room: 'chat:r' });
+    const presence: string[] = [];
+    watcher.socket.on('presence:join', (p: { userId: string }) => presence.push(`+${p.userId}`));
+    watcher.socket.on('presence:leave', (p: { userId: string }) => presence.push(`-${p.userId}`));
+    await emitAck(socket, 'room:join', { room: 'chat:r' });
+    await eventually(() => presence.includes('+ivy'));
     const before = nextEvent(socket, 'm');
     await request(a.url).post('/api/v1/push').set(auth).send({ users: ['ivy'], event: 'm', data: 'before' }).expect(200);
     expect((await before)[0]).toBe('before');
@@ -90,5 +97,15 @@ describe.each([
     const res = await request(a.url).post('/api/v1/push').set(auth).send({ id: 'during-outage', users: ['ivy'], event: 'm', data: 'after' }).expect(200);
     expect(res.body.data.recipients).toBe(1);
     expect((await after)[0]).toBe('after');
+    // Delivered once: a further retry of the id is a duplicate.
+    const again = await request(a.url).post('/api/v1/push').set(auth).send({ id: 'during-outage', users: ['ivy'], event: 'm', data: 'after' }).expect(200);
+    expect(again.body.data).toEqual(res.body.data);
+
+    // Re-publishing presence after the restart is not news: no second presence:join. A new member
+    // on node B, which would have sent that join, marks that everything B sent before has arrived.
+    const marker = await connectUser(b.url, 'marker', { rooms: ['chat:*'] });
+    await emitAck(marker.socket, 'room:join', { room: 'chat:r' });
+    await eventually(() => presence.includes('+marker'));
+    expect(presence).toEqual(['+ivy', '+marker']);
   });
 });

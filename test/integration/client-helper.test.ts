@@ -382,6 +382,23 @@ describe('client helper: history off (HISTORY_SIZE=0)', () => {
     await eventually(() => got.length === 1);
     expect(got[0]!.meta).toEqual({ id: expect.any(String), ts: expect.any(Number), room: 'chat:kim' });
   });
+
+  it('rooms restored through offsets are joined even though the server cannot recover them', async () => {
+    const resyncs: string[] = [];
+    const client = clientFor(n.node, 'kai', { rooms: ['chat:*'] }, { offsets: { 'user:kai': 'old:1', 'chat:kai': 'old:2' } });
+    client.onResync((stream) => {
+      resyncs.push(stream);
+    });
+    const report = await recoveredFor(client, 'chat:kai');
+    expect(report.streams['chat:kai']).toMatchObject({ recovered: false });
+    expect(resyncs).toEqual(['user:kai', 'chat:kai']);
+    expect(client.offsets()).toEqual({});
+    expect(client.rooms()).toEqual(['chat:kai']);
+    const got = collect(client, 'line');
+    await eventually(async () => (await request(n.node.url).get('/api/v1/users/kai').set(auth)).body.data?.sockets?.[0]?.rooms?.includes('chat:kai'));
+    await broadcast(n.node, 'chat:kai', { event: 'line', data: 'joined' });
+    await eventually(() => got.length === 1);
+  });
 });
 
 describe('client helper: presence events (PRESENCE_ROOMS=chat:*)', () => {

@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import { io as ioClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import winston from 'winston';
 import { loadConfig } from '../../server/src/config/config';
+import type { WelcomePayload } from '../../server/src/contracts/socket-events';
 import { createLogger } from '../../server/src/lib/logger';
 import { PushgateNode, type NodeOptions } from '../../server/src/node';
 
@@ -76,7 +77,7 @@ export function connectClient(url: string, auth: Record<string, unknown> | undef
 /** Connects and resolves with the welcome payload (rejects with the connect_error). */
 export async function connectUser(url: string, sub: string, extra: Record<string, unknown> = {}, opts: Partial<ManagerOptions & SocketOptions> = {}) {
   const socket = connectClient(url, { token: makeToken({ sub, ...extra }) }, opts);
-  const welcome = await new Promise<{ socketId: string; userId: string; nodeId: string; rooms: string[]; serverTime: number }>((resolve, reject) => {
+  const welcome = await new Promise<WelcomePayload>((resolve, reject) => {
     socket.once('welcome', resolve);
     socket.once('connect_error', reject);
   });

@@ -91,15 +91,17 @@ export class ConnectionManager {
 
   /**
    * Writes every local socket and its rooms to the presence store again: after Redis restarted
-   * empty, or after writes failed during an outage. All writes are idempotent.
+   * empty, or after writes failed during an outage. All writes are idempotent. `announce` says
+   * whether the re-joins are news to the room: yes after this node was reaped (its users' leaves
+   * were announced then), no after Redis lost its data (nobody was told they had left).
    */
-  async resync(): Promise<number> {
+  async resync(opts: { announce: boolean }): Promise<number> {
     let n = 0;
     for (const { socket } of this.sockets.values()) {
       if (!socket.connected) continue;
       const { userId, connectedAt } = socket.data;
       await this.deps.presence.addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt });
-      for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(socket.id, room);
+      for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(socket.id, room, { quiet: !opts.announce });
       n += 1;
     }
     return n;

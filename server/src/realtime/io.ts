@@ -81,7 +81,7 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
           () => connections.add(socket),
           (offsets) => {
             const welcome: WelcomePayload = { socketId: socket.id, userId: socket.data.userId, nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id), serverTime: clock.now() };
-            if (offsets) welcome.offsets = offsets;
+            if (offsets && Object.keys(offsets).length > 0) welcome.offsets = offsets;
             socket.emit('welcome', welcome);
           },
           auth && typeof auth === 'object' ? auth.recover : undefined,

@@ -12,8 +12,6 @@ import type { PgSocket } from './types';
 /** Streams one handshake may ask to recover; more are answered `recovered: false` with BAD_REQUEST. */
 export const MAX_RECOVER_STREAMS = 100;
 
-const refused = (err: AppError): StreamRecovery => ({ recovered: false, replayed: 0, error: err.toBody() });
-
 /**
  * Recovery of missed messages (`auth.recover` on connect, `room:join { since }`): for each stream,
  * join it, read what followed the client's offset and replay it in order through the socket's
@@ -75,8 +73,9 @@ export class Recovery {
     const gate = DeliveryGate.of(socket);
     gate.hold();
     try {
-      const report = await this.recoverStream(socket, room, since as Offset, () => this.deps.rooms.join(socket, room));
-      if (report.error) throw new AppError(report.error.code, report.error.message);
+      const { report, joined } = await this.recoverStream(socket, room, since as Offset, () => this.deps.rooms.join(socket, room));
+      // A refused join is the join's answer; a join whose history could not be read stands, and `recovered` says so.
+      if (!joined) throw new AppError(report.error!.code, report.error!.message);
       gate.pass(() => socket.emit('recovered', { streams: { [room]: report } }));
       return report.offset === undefined ? { room } : { room, offset: report.offset };
     } finally {
@@ -94,11 +93,11 @@ export class Recovery {
     await Promise.all(
       asked.map(async ([stream, offset], i) => {
         let report: StreamRecovery;
-        if (i >= MAX_RECOVER_STREAMS) report = refused(new AppError('BAD_REQUEST', `At most ${MAX_RECOVER_STREAMS} streams can be recovered at once`));
-        else if (typeof offset !== 'string' || !parseOffset(offset)) report = refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
-        else if (stream === personal) report = await this.recoverStream(socket, stream, offset, async () => undefined);
-        else if (isPersonalRoom(stream)) report = refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
-        else report = await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream));
+        if (i >= MAX_RECOVER_STREAMS) report = this.refused(new AppError('BAD_REQUEST', `At most ${MAX_RECOVER_STREAMS} streams can be recovered at once`));
+        else if (typeof offset !== 'string' || !parseOffset(offset)) report = this.refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
+        else if (stream === personal) report = (await this.recoverStream(socket, stream, offset, async () => undefined)).report;
+        else if (isPersonalRoom(stream)) report = this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
+        else report = (await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream))).report;
         streams[stream] = report;
       }),
     );
@@ -107,12 +106,11 @@ export class Recovery {
   }
 
   /** Joins (which authorizes), then reads and replays; the socket's gate is held by the caller. */
-  private async recoverStream(socket: PgSocket, stream: Stream, since: Offset, join: () => Promise<unknown>): Promise<StreamRecovery> {
+  private async recoverStream(socket: PgSocket, stream: Stream, since: Offset, join: () => Promise<unknown>): Promise<{ report: StreamRecovery; joined: boolean }> {
     try {
       await join();
     } catch (err) {
-      this.deps.metrics.markRecovery('refused', 0);
-      if (isAppError(err)) return refused(err);
+      if (isAppError(err)) return { report: this.refused(err), joined: false };
       throw err;
     }
     let read;
@@ -120,12 +118,11 @@ export class Recovery {
       read = await this.deps.history!.since(stream, since);
     } catch (err) {
       this.deps.logger.warn('history: could not read a stream for recovery', { socketId: socket.id, stream, error: (err as Error).message });
-      this.deps.metrics.markRecovery('refused', 0);
-      return refused(new AppError('SERVICE_UNAVAILABLE', 'History is unavailable; resync'));
+      return { report: this.refused(new AppError('SERVICE_UNAVAILABLE', 'History is unavailable; resync')), joined: true };
     }
     if (!read.covered) {
       this.deps.metrics.markRecovery('gap', 0);
-      return { recovered: false, replayed: 0, offset: read.position };
+      return { report: { recovered: false, replayed: 0, offset: read.position }, joined: true };
     }
     const gate = DeliveryGate.of(socket);
     gate.pass(() => {
@@ -134,7 +131,12 @@ export class Recovery {
     const last = read.entries[read.entries.length - 1];
     if (last) gate.markReplayed(stream, last.offset);
     this.deps.metrics.markRecovery('recovered', read.entries.length);
-    return { recovered: true, replayed: read.entries.length, offset: read.position };
+    return { report: { recovered: true, replayed: read.entries.length, offset: read.position }, joined: true };
+  }
+
+  private refused(err: AppError): StreamRecovery {
+    this.deps.metrics.markRecovery('refused', 0);
+    return { recovered: false, replayed: 0, error: err.toBody() };
   }
 }
 
