@@ -252,10 +252,11 @@ class Client {
       } else if (typeof r.offset === 'string') {
         this.streamOffsets.set(stream, r.offset);
       } else if (!r.recovered) {
-        // No position to continue from: drop the stale one so it is not sent again.
+        // No position to continue from: drop the stale one so it is not sent again. Without a
+        // position the server may not have re-joined the room either (history off, or an offset it
+        // refused): join it again; joining twice is harmless.
         this.streamOffsets.delete(stream);
-        // The stream could not be read; make sure the room is joined (joining twice is harmless).
-        if (r.error && this.joined.has(stream)) this.rejoin(stream);
+        if (this.joined.has(stream)) this.rejoin(stream);
       }
       if (!r.recovered) resync.push([stream, r]);
     }
