@@ -145,7 +145,7 @@ export class PushgateNode {
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
-      adapter: this.redis ? redisAdapter(this.redis, config.redisPrefix, config.redisSharded) : undefined,
+      adapter: this.redis ? redisAdapter(this.redis, config.redisPrefix, config.redisSharded, logger) : undefined,
       accepting: () => !this.draining,
     });
 

@@ -1,4 +1,5 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import type { Logger } from '../lib/logger';
 import type { RedisConnections } from './redis';
 
 /**
@@ -6,8 +7,35 @@ import type { RedisConnections } from './redis';
  * prefix so several clusters (or test runs) can share one Redis. The sharded variant uses
  * SSUBSCRIBE (Redis ≥ 7) and suits Redis Cluster.
  */
-export function redisAdapter(conns: RedisConnections, prefix: string, sharded: boolean) {
+export function redisAdapter(conns: RedisConnections, prefix: string, sharded: boolean, logger: Logger) {
+  guardPublishes(conns, logger);
   if (sharded) return createShardedAdapter(conns.pub, conns.sub, { channelPrefix: `${prefix}#io` });
   // requestsTimeout bounds serverSideEmitWithAck (cluster-wide join/leave/disconnect) and fetchSockets.
   return createAdapter(conns.pub, conns.sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
+}
+
+/**
+ * The adapter publishes fire-and-forget and drops the promise, so a publish while Redis is away
+ * (a presence event during an outage, a disconnect during shutdown) would be an unhandled
+ * rejection. Pushes check the connection before they are admitted; everything else is best effort,
+ * and its failure is logged here, off the caller's path.
+ */
+function guardPublishes(conns: RedisConnections, logger: Logger): void {
+  const pub = conns.pub as unknown as Record<'publish' | 'sPublish', (...args: unknown[]) => Promise<unknown>>;
+  let lost = 0;
+  let lastLogged = 0;
+  for (const name of ['publish', 'sPublish'] as const) {
+    const send = pub[name].bind(pub);
+    pub[name] = (...args: unknown[]) =>
+      send(...args).catch((err: Error) => {
+        lost += 1;
+        // One line per 10 s at most: an outage fails every publish.
+        if (Date.now() - lastLogged > 10_000) {
+          lastLogged = Date.now();
+          logger.warn('redis: cluster broadcasts were not published', { error: err.message, since: lost });
+          lost = 0;
+        }
+        return 0;
+      });
+  }
 }
