@@ -38,6 +38,7 @@ Scenarios (all by default): fanout, latency, memory, http, cluster
   --http-seconds N      length of one push-API repetition (default 8; quick 3)
   --http-connections N  keep-alive connections of the HTTP load generator (default 32)
   --profile             run the servers with node --cpu-prof (profiles in <out dir>/profiles/)
+  --pushgate-env K=V    extra environment for the pushgate servers (repeatable), e.g. HISTORY_SIZE=0
   --pushgate-entry P    pushgate's compiled main.js (default: a private build in load-tests/bench/dist)
   --no-build            reuse the private build instead of compiling server/src again
   --out FILE            JSON results (default load-tests/bench/results/<date>-<mode>.json)
@@ -63,6 +64,13 @@ function parseArgs(argv) {
       case '--sizes': o.sizes = val(i).split(',').map(Number); i++; break;
       case '--out': o.out = val(i); i++; break;
       case '--pushgate-entry': o.entry = resolve(val(i)); i++; break;
+      case '--pushgate-env': {
+        const kv = val(i);
+        if (!/^[A-Z][A-Z0-9_]*=/.test(kv)) throw new Error('--pushgate-env takes NAME=value');
+        (o.pushgateEnv ??= {})[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+        i++;
+        break;
+      }
       case '--reps': case '--deliveries': case '--workers': case '--latency-room': case '--latency-rate':
       case '--latency-seconds': case '--idle': case '--http-seconds': case '--http-connections': case '--deadline-s': {
         const n = Number(val(i));
@@ -80,6 +88,7 @@ function parseArgs(argv) {
     build: o.build,
     profile: o.profile,
     entry: o.entry ?? null,
+    pushgateEnv: o.pushgateEnv ?? {},
     reps: o.reps ?? (q ? 2 : 5),
     sizes: o.sizes ?? [1000, 5000],
     deliveries: o.deliveries ?? (q ? 60000 : 300000),
@@ -346,8 +355,12 @@ function pushgateEnv(nodeId, redis, prefix) {
     RATE_LIMIT_EVENTS: '0',
     LOG_LEVEL: 'warn',
     ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: prefix } : {}),
+    ...extraPushgateEnv,
   };
 }
+
+/** --pushgate-env, set once the options are parsed. */
+let extraPushgateEnv = {};
 
 /** How to talk to one kind of server: where clients connect, how a room broadcast / a push is requested. */
 function target(kind, pushServer, clientServer) {
@@ -577,6 +590,7 @@ async function main() {
     process.stderr.write(`${err.message}\n\n${HELP}\n`);
     process.exit(2);
   }
+  extraPushgateEnv = o.pushgateEnv;
   if (o.help) {
     process.stdout.write(`${HELP}\n`);
     return;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config/config';
 import type { NodeStatus, StatusResponse } from './contracts/api';
-import { redisAdapter } from './cluster/adapter';
+import { redisBus, type ClusterBus } from './cluster/adapter';
 import type { HistoryStore } from './cluster/history-store';
 import { MemoryHistoryStore } from './cluster/memory-history-store';
 import { MemoryNodeRegistry } from './cluster/memory-node-registry';
@@ -34,6 +34,7 @@ import { acceptStickyConnections, attachGateway, createIoServer } from './realti
 import { PresenceEvents } from './realtime/presence-events';
 import { Recovery } from './realtime/recovery';
 import { RoomManager } from './realtime/room-manager';
+import { SlowConsumerGuard } from './realtime/slow-consumer-guard';
 import { TokenVerifier } from './realtime/token-verifier';
 import { clientAddress, compileTrust, type TrustFn } from './realtime/handshake-auth';
 import type { PgServer } from './realtime/types';
@@ -80,6 +81,7 @@ export class PushgateNode {
   private readonly heartbeatMs: number;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly trust: TrustFn;
+  private readonly slowConsumers: SlowConsumerGuard;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;
@@ -132,6 +134,7 @@ export class PushgateNode {
       redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
     });
     this.history = new MetricsHistory(this.metrics);
+    this.slowConsumers = new SlowConsumerGuard({ connections: this.connections, limitBytes: config.maxSocketBufferBytes, metrics: this.metrics, logger });
 
     // The request listener must exist before Socket.IO attaches: engine.io wraps the listeners it
     // finds, so /socket.io requests never reach Express. The app itself is built further down.
@@ -142,10 +145,13 @@ export class PushgateNode {
       app!(req, res);
     });
     this.http.on('clientError', answerClientError);
+    const bus: ClusterBus | null = this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded, logger) : null;
+    // A single node hands a push over by writing it to its own sockets: nothing to wait for.
+    const handedOver = (emit: () => void): Promise<void> => (bus ? bus.published(emit) : (emit(), Promise.resolve()));
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
-      adapter: this.redis ? redisAdapter(this.redis, config.redisPrefix, config.redisSharded, logger) : undefined,
+      adapter: bus?.adapter,
       accepting: () => !this.draining,
     });
 
@@ -191,15 +197,20 @@ export class PushgateNode {
         emit: (targetRooms, except, event, data, meta) => {
           let op = this.io.to(targetRooms);
           if (except.length > 0) op = op.except(except);
-          op.emit(event, data, meta);
+          return handedOver(() => op.emit(event, data, meta));
         },
-        emitWithAcks: (targetRooms, except, event, data, meta, timeoutMs) =>
-          new Promise<number>((resolve) => {
-            let op = this.io.to(targetRooms);
-            if (except.length > 0) op = op.except(except);
-            // On timeout Socket.IO still hands over the acknowledgements that did arrive.
-            op.timeout(timeoutMs).emit(event, data, meta, (_err: Error | null, responses: unknown[] | undefined) => resolve(responses?.length ?? 0));
-          }),
+        emitWithAcks: (targetRooms, except, event, data, meta, timeoutMs) => {
+          let op = this.io.to(targetRooms);
+          if (except.length > 0) op = op.except(except);
+          let acks!: Promise<number>;
+          const sent = handedOver(() => {
+            acks = new Promise<number>((resolve) => {
+              // On timeout Socket.IO still hands over the acknowledgements that did arrive.
+              op.timeout(timeoutMs).emit(event, data, meta, (_err: Error | null, responses: unknown[] | undefined) => resolve(responses?.length ?? 0));
+            });
+          });
+          return { sent, acks };
+        },
       },
       store: push,
       keepHistory: config.history !== null,
@@ -253,6 +264,7 @@ export class PushgateNode {
     }
     await this.beat();
     this.history.start();
+    this.slowConsumers.start();
     const every = (ms: number, fn: () => Promise<unknown>) => {
       const t = setInterval(() => void fn().catch((err: Error) => this.logger.warn('periodic task failed', { error: err.message })), ms);
       t.unref();
@@ -301,6 +313,7 @@ export class PushgateNode {
     this.logger.info('draining', { connections: this.connections.socketCount, inflight: this.inflight });
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.slowConsumers.stop();
     this.http.close();
     if (this.config.pm2Sticky && process.connected) {
       // The PM2 daemon routes new sessions to any worker still attached to it, a draining one

@@ -186,8 +186,17 @@ describe('history off (HISTORY_SIZE=0)', () => {
     const recovered = nextEvent<[Recovered]>(socket, 'recovered');
     await emitAck(socket, 'room:join', { room: 'p:2', since: 'x:1' });
     expect((await recovered)[0]).toEqual({ streams: { 'p:2': { recovered: false, replayed: 0 } } });
-    const back = await reconnect(node, 'plain', { 'user:plain': 'x:1' });
-    expect(back.recovered).toEqual({ streams: { 'user:plain': { recovered: false, replayed: 0 } } });
+    // The rooms asked for are joined again (when still allowed), though nothing can be replayed.
+    const back = await reconnect(node, 'plain', { 'user:plain': 'x:1', 'p:1': 'x:1', 'no:1': 'x:1' }, { rooms: ['p:*'] });
+    expect(back.recovered).toEqual({
+      streams: {
+        'user:plain': { recovered: false, replayed: 0 },
+        'p:1': { recovered: false, replayed: 0 },
+        'no:1': { recovered: false, replayed: 0, error: { code: 'FORBIDDEN', message: expect.any(String) } },
+      },
+    });
+    const room = await request(node.url).get('/api/v1/rooms/p:1').set(auth).expect(200);
+    expect(room.body.data.sockets).toBe(2);
   });
 });
 

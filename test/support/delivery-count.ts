@@ -16,11 +16,16 @@ export interface Tally {
   outOfOrder: number;
 }
 
+/** A push answered later than this counts as hung. */
+export const REQUEST_TIMEOUT_MS = 5000;
+
 /** Pushes message 1, 2, 3… to one target at a steady pace, one at a time (so their order is defined). */
 export class SteadySender {
   /** Numbers the API answered 2xx for. */
   readonly sent: number[] = [];
   refused = 0;
+  /** Requests with no answer within REQUEST_TIMEOUT_MS: a hang, which the API must never do. */
+  hung = 0;
   private running = true;
   private readonly done: Promise<void>;
 
@@ -42,8 +47,12 @@ export class SteadySender {
         const res = await request(this.url())
           .post('/api/v1/push')
           .set('Authorization', `Bearer ${ADMIN_KEY}`)
+          .timeout(REQUEST_TIMEOUT_MS)
           .send({ ...this.target, event: this.event, data: { n }, id: `${this.idPrefix}-${n}` })
-          .catch(() => null);
+          .catch((err: { timeout?: number }) => {
+            if (err.timeout) this.hung += 1;
+            return null;
+          });
         if (res && res.status === 200) {
           this.sent.push(n);
           break;

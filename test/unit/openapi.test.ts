@@ -119,7 +119,7 @@ function buildApp(): Express {
     logger,
     metrics,
     presence,
-    push: new PushService({ broadcaster: { emit: () => undefined, emitWithAcks: async () => 0 }, store: new MemoryPushStore(presence, clock), metrics, clock, logger, keepHistory: false, clusterUp: () => true }),
+    push: new PushService({ broadcaster: { emit: async () => undefined, emitWithAcks: () => ({ sent: Promise.resolve(), acks: Promise.resolve(0) }) }, store: new MemoryPushStore(presence, clock), metrics, clock, logger, keepHistory: false, clusterUp: () => true }),
     rooms: { addUser: async () => 0, removeUser: async () => 0 },
     disconnectUser: async () => 0,
     status,

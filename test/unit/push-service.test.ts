@@ -22,12 +22,15 @@ class RecordingBroadcaster implements Broadcaster {
   readonly sent: { rooms: string[]; except: string[]; event: string; data: unknown; meta: PushMeta; timeoutMs?: number }[] = [];
   /** What each emitWithAcks answers, in call order. */
   acks: number[] = [];
-  emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): void {
+  /** Set to make the hand-over to the cluster fail (Redis gone between admission and publish). */
+  failing: Error | null = null;
+  emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): Promise<void> {
     this.sent.push({ rooms, except, event, data, meta });
+    return this.failing ? Promise.reject(this.failing) : Promise.resolve();
   }
-  async emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): Promise<number> {
+  emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): { sent: Promise<void>; acks: Promise<number> } {
     this.sent.push({ rooms, except, event, data, meta, timeoutMs });
-    return this.acks.shift() ?? 0;
+    return { sent: this.failing ? Promise.reject(this.failing) : Promise.resolve(), acks: Promise.resolve(this.acks.shift() ?? 0) };
   }
 }
 
@@ -123,6 +126,14 @@ describe('PushService', () => {
     // Not admitted the first time: the retry with the same id is delivered.
     expect(await service.push({ users: ['u'], event: 'e', data: 1, id: 'later' })).toEqual({ id: 'later', recipients: 0 });
     expect(bus.sent).toHaveLength(1);
+  });
+
+  it('answers SERVICE_UNAVAILABLE when the admitted push could not be handed to the cluster, and counts no push', async () => {
+    const { bus, service, metrics } = setup();
+    bus.failing = new Error('The client is closed');
+    await expect(service.push({ users: ['u'], event: 'e', data: 1, id: 'unsent' })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfter: 1 });
+    await expect(service.broadcast('r', { event: 'e', data: 1, ack: true })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect((await metrics.render()).body).toMatch(/^pushgate_messages_pushed_total\{node="unit"\} 0$/m);
   });
 
   describe('with history', () => {

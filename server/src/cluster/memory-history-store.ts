@@ -34,7 +34,8 @@ export class MemoryHistoryStore implements HistoryStore {
       s.seq += 1;
       const offset = formatOffset(s.epoch, s.seq);
       s.entries.push({ ...msg, offset });
-      if (s.entries.length > this.policy.size) s.entries.splice(0, s.entries.length - this.policy.size);
+      // Dropping the oldest one by one would move the whole array on every push: drop a batch of size/2 at a time.
+      if (s.entries.length >= this.policy.size * 1.5 + 1) s.entries = s.entries.slice(s.entries.length - this.policy.size);
       s.entriesUntil = now + this.policy.ttlMs;
       s.metaUntil = now + historyMetaTtlMs(this.policy);
       return offset;
@@ -54,9 +55,9 @@ export class MemoryHistoryStore implements HistoryStore {
     const asked = parseOffset(offset);
     if (!asked || asked.epoch !== s.epoch || asked.seq > s.seq) return { covered: false, entries: [], position };
     if (asked.seq === s.seq) return { covered: true, entries: [], position };
-    const first = s.entries[0];
-    // Sequences are contiguous in the array: the asked successor is there iff the oldest kept is at most it.
-    if (!first || Number(first.offset.slice(s.epoch.length + 1)) > asked.seq + 1) return { covered: false, entries: [], position };
+    // Sequences are contiguous in the array, and only the last policy.size of them count as kept.
+    const kept = Math.min(s.entries.length, this.policy.size);
+    if (s.seq - asked.seq > kept) return { covered: false, entries: [], position };
     return { covered: true, entries: s.entries.slice(s.entries.length - (s.seq - asked.seq)), position };
   }
 

@@ -191,23 +191,31 @@ local function base36(n)
   until n == 0
   return out
 end
-local function ensureMeta(p, s, metaTtl, now)
+-- The stream's epoch, creating its metadata when there is none; the caller refreshes its TTL.
+local function epochOf(p, s, now)
   local mk = p .. ':hmeta:' .. s
-  if redis.call('HSETNX', mk, 'e', base36(now)) == 1 then
-    redis.call('HSET', mk, 'n', 0)
+  local e = redis.call('HGET', mk, 'e')
+  if not e then
+    e = base36(now)
+    redis.call('HSET', mk, 'e', e, 'n', 0)
     -- Entries without metadata (evicted) would clash with the restarted sequence.
     redis.call('DEL', p .. ':hist:' .. s)
   end
+  return mk, e
+end
+local function ensureMeta(p, s, metaTtl, now)
+  local mk = epochOf(p, s, now)
   redis.call('PEXPIRE', mk, metaTtl)
   return mk
 end
 local function append(p, s, payload, ttl, metaTtl, size, now)
-  local mk = ensureMeta(p, s, metaTtl, now)
+  local mk, e = epochOf(p, s, now)
   local n = redis.call('HINCRBY', mk, 'n', 1)
+  redis.call('PEXPIRE', mk, metaTtl)
   local sk = p .. ':hist:' .. s
   redis.call('XADD', sk, 'MAXLEN', size, n .. '-0', 'm', payload)
   redis.call('PEXPIRE', sk, ttl)
-  return redis.call('HGET', mk, 'e') .. ':' .. n
+  return e .. ':' .. n
 end
 `;
 

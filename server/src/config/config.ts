@@ -62,6 +62,11 @@ export interface Config {
    * @default { ttlMs: 300000, size: 1000 }
    */
   history: { ttlMs: number; size: number } | null;
+  /**
+   * MAX_SOCKET_BUFFER_BYTES: a socket whose unsent data grows past this (its client stopped reading)
+   * is disconnected. 0 turns the guard off. @default 8388608 (8 MiB)
+   */
+  maxSocketBufferBytes: number;
   /** PRESENCE_ROOMS: room patterns (`chat:*` matches by prefix) whose members get presence:join/leave. @default [] */
   presenceRooms: string[];
 }
@@ -112,6 +117,7 @@ const envSchema = z.object({
   HISTORY_TTL_SECONDS: int(300).pipe(z.number().max(30 * 24 * 3600)),
   HISTORY_SIZE: int(1000).pipe(z.number().max(100_000)),
   PRESENCE_ROOMS: optional,
+  MAX_SOCKET_BUFFER_BYTES: int(8 * 1024 * 1024),
 });
 
 function parseApiKeys(raw: string): ApiKey[] {
@@ -259,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pm2Sticky,
     history: e.HISTORY_TTL_SECONDS > 0 && e.HISTORY_SIZE > 0 ? { ttlMs: e.HISTORY_TTL_SECONDS * 1000, size: e.HISTORY_SIZE } : null,
     presenceRooms: parsePatterns(e.PRESENCE_ROOMS),
+    maxSocketBufferBytes: e.MAX_SOCKET_BUFFER_BYTES,
   };
   return Object.freeze(config);
 }

@@ -25,6 +25,7 @@ export class Metrics {
   private readonly recoveries: Counter<'result'>;
   private readonly replayed: Counter;
   private readonly presenceEvents: Counter<'event'>;
+  private readonly slowConsumers: Counter;
 
   constructor(nodeId: string, sample: { sockets: () => number; users: () => number; rooms: () => number; redisUp: () => number }) {
     const registers = [this.registry];
@@ -47,6 +48,7 @@ export class Metrics {
     this.recoveries = new Counter({ name: 'pushgate_stream_recoveries_total', help: 'Streams a client asked to recover, by result (recovered, gap, refused)', labelNames: ['result'], registers });
     this.replayed = new Counter({ name: 'pushgate_messages_replayed_total', help: 'Messages re-sent from history to recovering clients', registers });
     this.presenceEvents = new Counter({ name: 'pushgate_presence_events_total', help: 'presence:join / presence:leave events sent from this node', labelNames: ['event'], registers });
+    this.slowConsumers = new Counter({ name: 'pushgate_slow_consumer_disconnects_total', help: 'Sockets disconnected because their unsent data exceeded MAX_SOCKET_BUFFER_BYTES', registers });
     for (const r of ['recovered', 'gap', 'refused'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
     for (const o of ['ok', 'error', 'timeout', 'unavailable', 'circuit_open'] as const) this.backendRequests.labels(o).inc(0);
@@ -65,6 +67,10 @@ export class Metrics {
   markRecovery(result: 'recovered' | 'gap' | 'refused', replayed: number): void {
     this.recoveries.labels(result).inc();
     if (replayed > 0) this.replayed.inc(replayed);
+  }
+
+  markSlowConsumer(): void {
+    this.slowConsumers.inc();
   }
 
   markPresenceEvent(event: 'join' | 'leave'): void {

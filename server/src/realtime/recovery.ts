@@ -32,7 +32,7 @@ export class Recovery {
     if (!history) {
       join();
       welcome();
-      if (recover !== undefined && recover !== null) socket.emit('recovered', notKept(recover));
+      if (recover !== undefined && recover !== null) socket.emit('recovered', await this.rejoinOnly(socket, recover));
       return;
     }
     const gate = DeliveryGate.of(socket);
@@ -60,7 +60,7 @@ export class Recovery {
     const history = this.deps.history;
     if (!history) {
       const room = await this.deps.rooms.join(socket, rawRoom);
-      if (since !== undefined) socket.emit('recovered', notKept({ [room]: since }));
+      if (since !== undefined) socket.emit('recovered', { streams: { [room]: { recovered: false, replayed: 0 } } });
       return { room };
     }
     if (since === undefined) {
@@ -83,25 +83,44 @@ export class Recovery {
     }
   }
 
-  private async recoverAll(socket: PgSocket, recover: unknown): Promise<RecoveredPayload> {
-    if (typeof recover !== 'object' || Array.isArray(recover)) {
-      return { streams: {} };
-    }
-    const asked = Object.entries(recover as Record<string, unknown>);
-    const streams: Record<Stream, StreamRecovery> = Object.create(null) as Record<Stream, StreamRecovery>;
+  /**
+   * History is off (HISTORY_SIZE or HISTORY_TTL_SECONDS is 0): nothing can be replayed, but the
+   * rooms asked for are joined again as they would be with history, so clients need no second path.
+   */
+  private async rejoinOnly(socket: PgSocket, recover: unknown): Promise<RecoveredPayload> {
+    return this.eachStream(recover, async (stream) => {
+      if (isPersonalRoom(stream)) return stream === userRoom(socket.data.userId) ? { recovered: false, replayed: 0 } : this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
+      try {
+        await this.deps.rooms.join(socket, stream);
+      } catch (err) {
+        if (isAppError(err)) return this.refused(err);
+        throw err;
+      }
+      return { recovered: false, replayed: 0 };
+    });
+  }
+
+  private recoverAll(socket: PgSocket, recover: unknown): Promise<RecoveredPayload> {
     const personal = userRoom(socket.data.userId);
+    return this.eachStream(recover, async (stream, offset) => {
+      if (typeof offset !== 'string' || !parseOffset(offset)) return this.refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
+      if (stream === personal) return (await this.recoverStream(socket, stream, offset, async () => undefined)).report;
+      if (isPersonalRoom(stream)) return this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
+      return (await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream))).report;
+    });
+  }
+
+  /** Runs `one` for each stream of a `recover` map (at most MAX_RECOVER_STREAMS) and reports in the order asked. */
+  private async eachStream(recover: unknown, one: (stream: Stream, offset: unknown) => Promise<StreamRecovery>): Promise<RecoveredPayload> {
+    if (typeof recover !== 'object' || recover === null || Array.isArray(recover)) return { streams: {} };
+    const asked = Object.entries(recover as Record<string, unknown>);
+    // Keyed in a null-prototype map while collecting (a "__proto__" stream is just a name), then a plain object in the order asked.
+    const streams: Record<Stream, StreamRecovery> = Object.create(null) as Record<Stream, StreamRecovery>;
     await Promise.all(
       asked.map(async ([stream, offset], i) => {
-        let report: StreamRecovery;
-        if (i >= MAX_RECOVER_STREAMS) report = this.refused(new AppError('BAD_REQUEST', `At most ${MAX_RECOVER_STREAMS} streams can be recovered at once`));
-        else if (typeof offset !== 'string' || !parseOffset(offset)) report = this.refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
-        else if (stream === personal) report = (await this.recoverStream(socket, stream, offset, async () => undefined)).report;
-        else if (isPersonalRoom(stream)) report = this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
-        else report = (await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream))).report;
-        streams[stream] = report;
+        streams[stream] = i >= MAX_RECOVER_STREAMS ? this.refused(new AppError('BAD_REQUEST', `At most ${MAX_RECOVER_STREAMS} streams can be recovered at once`)) : await one(stream, offset);
       }),
     );
-    // A plain object again, in the order asked (the null-prototype map guards against "__proto__" keys).
     return { streams: Object.fromEntries(asked.map(([s]) => [s, streams[s]!])) };
   }
 
@@ -138,12 +157,6 @@ export class Recovery {
     this.deps.metrics.markRecovery('refused', 0);
     return { recovered: false, replayed: 0, error: err.toBody() };
   }
-}
-
-/** History is off (HISTORY_SIZE or HISTORY_TTL_SECONDS is 0): nothing can be recovered. */
-function notKept(recover: unknown): RecoveredPayload {
-  const names = typeof recover === 'object' && recover !== null && !Array.isArray(recover) ? Object.keys(recover).slice(0, MAX_RECOVER_STREAMS) : [];
-  return { streams: Object.fromEntries(names.map((s) => [s, { recovered: false, replayed: 0 }])) };
 }
 
 function replayMeta(stream: Stream, e: HistoryEntry): PushMeta {

@@ -10,9 +10,13 @@ import type { Metrics } from '../metrics/metrics';
 
 /** What PushService needs from Socket.IO: a broadcast to a set of rooms, minus some sockets or rooms. */
 export interface Broadcaster {
-  emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): void;
-  /** The same, asking every receiving socket for an acknowledgement. @returns acknowledgements within `timeoutMs`. */
-  emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): Promise<number>;
+  /** Resolves once the broadcast was handed to the cluster (published to Redis); rejects when it was not. */
+  emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): Promise<void>;
+  /**
+   * The same, asking every receiving socket for an acknowledgement: `sent` as for emit, `acks`
+   * the acknowledgements that arrived within `timeoutMs`.
+   */
+  emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): { sent: Promise<void>; acks: Promise<number> };
 }
 
 /** The default `ackTimeoutMs` of a push with `ack: true`. */
@@ -101,15 +105,20 @@ export class PushService {
     const base: PushMeta = room === undefined ? { id, ts } : { id, ts, room };
     const sends = deliveries(targets, streams, admitted.offsets, base);
     const { broadcaster } = this.deps;
-    if (!body.ack) {
-      for (const d of sends) broadcaster.emit(d.rooms, d.except, event, data, d.meta);
-      this.deps.metrics.markPush(admitted.recipients, (performance.now() - started) / 1000);
-      return { id, recipients: admitted.recipients };
-    }
     const timeoutMs = body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    const waits = sends.map((d) => broadcaster.emitWithAcks(d.rooms, d.except, event, data, d.meta, timeoutMs));
+    const out = sends.map((d) => (body.ack ? broadcaster.emitWithAcks(d.rooms, d.except, event, data, d.meta, timeoutMs) : { sent: broadcaster.emit(d.rooms, d.except, event, data, d.meta), acks: null }));
+    try {
+      await Promise.all(out.map((o) => o.sent));
+    } catch (err) {
+      // Admitted (and kept in history) but not published: Redis went away in between. The retry
+      // with the same id is delivered when Redis lost the id with its data; otherwise it answers as
+      // a duplicate and recovering clients get the message from history.
+      this.deps.logger.warn('push admitted but not handed to the cluster', { id, error: (err as Error).message });
+      throw unavailable(err);
+    }
     this.deps.metrics.markPush(admitted.recipients, (performance.now() - started) / 1000);
-    const acked = (await Promise.all(waits)).reduce((a, b) => a + b, 0);
+    if (!body.ack) return { id, recipients: admitted.recipients };
+    const acked = (await Promise.all(out.map((o) => o.acks))).reduce<number>((a, b) => a + (b ?? 0), 0);
     await this.deps.store.recordAcked(id, admitted.recipients, acked).catch((err: Error) => this.deps.logger.debug('could not record receipts for retries', { id, error: err.message }));
     return { id, recipients: admitted.recipients, acked };
   }
