@@ -37,23 +37,28 @@ async function pair(env: Record<string, string> = {}): Promise<[TestNode, TestNo
   return [await startNode({ ...common, NODE_ID: `${prefix}-a` }), await startNode({ ...common, NODE_ID: `${prefix}-b` })];
 }
 
-describe('recovery while messages keep coming', () => {
-  let a: TestNode;
-  let b: TestNode;
+/** Two in-process nodes on the shared Redis for the enclosing describe. */
+function usePair(): { a: TestNode; b: TestNode } {
+  const n = {} as { a: TestNode; b: TestNode };
   beforeAll(async () => {
-    [a, b] = await pair();
+    [n.a, n.b] = await pair();
   });
   afterAll(async () => {
-    await a.stop();
-    await b.stop();
+    await n.a?.stop();
+    await n.b?.stop();
   });
+  return n;
+}
+
+describe('recovery while messages keep coming', () => {
+  const n = usePair();
 
   it('(a) a client whose transport is cut three times misses nothing: 0 lost, 0 duplicated, 0 out of order', async () => {
-    const c = client(b.url, 'cut-user', ['feed:*']);
+    const c = client(n.b.url, 'cut-user', ['feed:*']);
     await c.nextWelcome();
     await c.join('feed:cut');
-    const toRoom = new SteadySender(() => a.url, { rooms: ['feed:cut'] }, 'room-msg', EVERY_MS, 'cut-room');
-    const toUser = new SteadySender(() => a.url, { users: ['cut-user'] }, 'user-msg', EVERY_MS, 'cut-user');
+    const toRoom = new SteadySender(() => n.a.url, { rooms: ['feed:cut'] }, 'room-msg', EVERY_MS, 'cut-room');
+    const toUser = new SteadySender(() => n.a.url, { users: ['cut-user'] }, 'user-msg', EVERY_MS, 'cut-user');
     const reports = [];
     for (let cut = 0; cut < 3; cut++) {
       await c.waitFor('room-msg', toRoom.sent.length + 20);
@@ -156,48 +161,40 @@ describe('(b) the node holding a client is SIGKILLed', () => {
 });
 
 describe('receipts across two nodes', () => {
-  let a: TestNode;
-  let b: TestNode;
-  beforeAll(async () => {
-    [a, b] = await pair();
-  });
-  afterAll(async () => {
-    await a.stop();
-    await b.stop();
-  });
+  const n = usePair();
 
   it('counts the sockets that acknowledged, on both nodes, and not the one that never does', async () => {
-    const s1 = await connectUser(a.url, 'rx', { rooms: ['rx:*'] });
-    const s2 = await connectUser(b.url, 'rx', { rooms: ['rx:*'] });
-    const silent = await connectUser(b.url, 'rx', { rooms: ['rx:*'] });
+    const s1 = await connectUser(n.a.url, 'rx', { rooms: ['rx:*'] });
+    const s2 = await connectUser(n.b.url, 'rx', { rooms: ['rx:*'] });
+    const silent = await connectUser(n.b.url, 'rx', { rooms: ['rx:*'] });
     for (const s of [s1, s2]) s.socket.on('bill', (_data: unknown, _meta: unknown, ack: (ok: boolean) => void) => ack(true));
     const ignored: unknown[] = [];
     silent.socket.on('bill', (data: unknown) => ignored.push(data));
     for (const s of [s1, s2, silent]) await emitAck(s.socket, 'room:join', { room: 'rx:1' });
 
-    const toUser = await request(a.url).post('/api/v1/push').set(auth).send({ users: ['rx'], event: 'bill', data: 1, ack: true, ackTimeoutMs: 1500 }).expect(200);
+    const toUser = await request(n.a.url).post('/api/v1/push').set(auth).send({ users: ['rx'], event: 'bill', data: 1, ack: true, ackTimeoutMs: 1500 }).expect(200);
     expect(toUser.body.data).toEqual({ id: expect.any(String), recipients: 3, acked: 2 });
-    const toRoom = await request(b.url).post('/api/v1/rooms/rx:1/broadcast').set(auth).send({ event: 'bill', data: 2, ack: true, ackTimeoutMs: 1500, id: 'rx-room-1' }).expect(200);
+    const toRoom = await request(n.b.url).post('/api/v1/rooms/rx:1/broadcast').set(auth).send({ event: 'bill', data: 2, ack: true, ackTimeoutMs: 1500, id: 'rx-room-1' }).expect(200);
     expect(toRoom.body.data).toEqual({ id: 'rx-room-1', recipients: 3, acked: 2 });
     expect(ignored).toEqual([1, 2]);
     // A retry of the id answers with the first result, receipts included, and delivers nothing again.
-    const again = await request(a.url).post('/api/v1/rooms/rx:1/broadcast').set(auth).send({ event: 'bill', data: 2, ack: true, id: 'rx-room-1' }).expect(200);
+    const again = await request(n.a.url).post('/api/v1/rooms/rx:1/broadcast').set(auth).send({ event: 'bill', data: 2, ack: true, id: 'rx-room-1' }).expect(200);
     expect(again.body.data).toEqual({ id: 'rx-room-1', recipients: 3, acked: 2 });
   });
 
   it('answers as soon as every socket acknowledged, however long ackTimeoutMs is', async () => {
-    const s1 = await connectUser(a.url, 'fast');
-    const s2 = await connectUser(b.url, 'fast');
+    const s1 = await connectUser(n.a.url, 'fast');
+    const s2 = await connectUser(n.b.url, 'fast');
     for (const s of [s1, s2]) s.socket.on('ping-me', (_d: unknown, _m: unknown, ack: () => void) => ack());
     // With 25 s to wait, this test (30 s budget) passes only if the answer does not wait for the timeout.
-    const res = await request(b.url).post('/api/v1/push').set(auth).send({ users: ['fast'], event: 'ping-me', data: null, ack: true, ackTimeoutMs: 25_000 }).expect(200);
+    const res = await request(n.b.url).post('/api/v1/push').set(auth).send({ users: ['fast'], event: 'ping-me', data: null, ack: true, ackTimeoutMs: 25_000 }).expect(200);
     expect(res.body.data).toMatchObject({ recipients: 2, acked: 2 });
   });
 
   it('a batch item with ack: true answers its own receipts', async () => {
-    const s = await connectUser(a.url, 'batch-rx');
+    const s = await connectUser(n.a.url, 'batch-rx');
     s.socket.on('b', (_d: unknown, _m: unknown, ack?: () => void) => ack?.());
-    const res = await request(b.url)
+    const res = await request(n.b.url)
       .post('/api/v1/batch')
       .set(auth)
       .send({ messages: [{ users: ['batch-rx'], event: 'b', data: 1, ack: true, ackTimeoutMs: 2000 }, { users: ['batch-rx'], event: 'b', data: 2 }] })
