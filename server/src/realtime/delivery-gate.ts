@@ -7,8 +7,6 @@ interface EngineWriter {
   writeToEngine: Write;
 }
 
-const gates = new WeakMap<PgSocket, DeliveryGate>();
-
 /**
  * How long after a replay live copies of replayed messages are still looked for. A message is kept
  * in history before it is published, so its live copy can reach a node after that node read the
@@ -38,13 +36,11 @@ export class DeliveryGate {
   private readonly replayed = new Map<Stream, { epoch: string; seq: number }>();
   private overlapTimer: NodeJS.Timeout | null = null;
 
-  private constructor(private readonly socket: PgSocket) {}
-
-  static of(socket: PgSocket): DeliveryGate {
-    let gate = gates.get(socket);
-    if (!gate) gates.set(socket, (gate = new DeliveryGate(socket)));
-    return gate;
-  }
+  /** @param done called once the gate has taken itself off the socket (its owner forgets it then). */
+  constructor(
+    private readonly socket: PgSocket,
+    private readonly done: () => void,
+  ) {}
 
   hold(): void {
     this.holds += 1;
@@ -100,7 +96,7 @@ export class DeliveryGate {
     // The own property goes; the prototype's method shows through again.
     delete (this.socket.client as unknown as Partial<EngineWriter>).writeToEngine;
     this.replayed.clear();
-    gates.delete(this.socket);
+    this.done();
   }
 
   private write: Write = () => undefined;

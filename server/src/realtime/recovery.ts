@@ -18,6 +18,9 @@ export const MAX_RECOVER_STREAMS = 100;
  * DeliveryGate, then report `recovered`. Works on any node: the history is cluster-wide.
  */
 export class Recovery {
+  /** The gate of each socket being recovered (or just recovered); a gate removes itself when done. */
+  private readonly gates = new WeakMap<PgSocket, DeliveryGate>();
+
   constructor(
     private readonly deps: { history: HistoryStore | null; rooms: RoomManager; metrics: Metrics; logger: Logger },
   ) {}
@@ -35,7 +38,7 @@ export class Recovery {
       if (recover !== undefined && recover !== null) socket.emit('recovered', await this.rejoinOnly(socket, recover));
       return;
     }
-    const gate = DeliveryGate.of(socket);
+    const gate = this.gateOf(socket);
     gate.hold();
     try {
       join();
@@ -70,7 +73,7 @@ export class Recovery {
     }
     const room = checkRoomName(rawRoom);
     if (!parseOffset(since)) throw new AppError('BAD_REQUEST', 'since must be an offset pushgate sent (meta.offset)', { details: [{ field: 'since', message: 'not an offset' }] });
-    const gate = DeliveryGate.of(socket);
+    const gate = this.gateOf(socket);
     gate.hold();
     try {
       const { report, joined } = await this.recoverStream(socket, room, since as Offset, () => this.deps.rooms.join(socket, room));
@@ -143,7 +146,7 @@ export class Recovery {
       this.deps.metrics.markRecovery('gap', 0);
       return { report: { recovered: false, replayed: 0, offset: read.position }, joined: true };
     }
-    const gate = DeliveryGate.of(socket);
+    const gate = this.gateOf(socket);
     gate.pass(() => {
       for (const e of read.entries) socket.emit(e.event, e.data, replayMeta(stream, e));
     });
@@ -151,6 +154,12 @@ export class Recovery {
     if (last) gate.markReplayed(stream, last.offset);
     this.deps.metrics.markRecovery('recovered', read.entries.length);
     return { report: { recovered: true, replayed: read.entries.length, offset: read.position }, joined: true };
+  }
+
+  private gateOf(socket: PgSocket): DeliveryGate {
+    let gate = this.gates.get(socket);
+    if (!gate) this.gates.set(socket, (gate = new DeliveryGate(socket, () => this.gates.delete(socket))));
+    return gate;
   }
 
   private refused(err: AppError): StreamRecovery {
