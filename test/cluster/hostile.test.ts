@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { RecoveringClient, SteadySender } from '../support/delivery-count';
 import { FakeBackend, json } from '../support/fake-backend';
-import { ADMIN_KEY, closeAllClients, connectUser, emitAck, eventually, nextEvent, startNode, type TestNode } from '../support/node';
+import { ADMIN_KEY, PUSH_KEY, closeAllClients, connectClient, connectUser, emitAck, eventually, makeToken, nextEvent, startNode, type TestNode } from '../support/node';
 import { ProcessNode } from '../support/process-node';
 import { testRedisUrl, uniquePrefix } from '../support/redis';
 import { RedisServer } from '../support/redis-server';
@@ -152,5 +152,73 @@ describe('the backend behind the MessageRouter slow, failing, dead, then back', 
 
     const metrics = (await request(node.url).get('/metrics')).text;
     for (const outcome of ['timeout', 'error', 'circuit_open', 'ok']) expect(metrics).toMatch(new RegExp(`pushgate_backend_requests_total\\{outcome="${outcome}",node="[^"]+"\\} [1-9]`));
+  });
+});
+
+describe('floods are capped by their rate limit, and everyone else is unaffected', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await startNode({ RATE_LIMIT_EVENTS: '10', RATE_LIMIT_CONNECTIONS: '5', RATE_LIMIT_HTTP: '10', TRUST_PROXY: 'loopback' });
+  });
+  afterAll(() => node.stop());
+
+  /** A bystander that keeps receiving what is pushed to it (through the admin key's own budget). */
+  async function bystander(name: string) {
+    const { socket } = await connectUser(node.url, name, {}, { extraHeaders: { 'X-Forwarded-For': '192.0.2.200' } });
+    let n = 0;
+    return {
+      socket,
+      async stillServed() {
+        n += 1;
+        const got = nextEvent<[number]>(socket, 'still-here');
+        await request(node.url).post('/api/v1/push').set(auth).send({ users: [name], event: 'still-here', data: n }).expect(200);
+        expect((await got)[0]).toBe(n);
+      },
+    };
+  }
+
+  it('an event flood from one socket: RATE_LIMITED for it, another socket’s events and pushes go through', async () => {
+    const other = await bystander('calm-events');
+    const flooder = await connectUser(node.url, 'flooder', {}, { extraHeaders: { 'X-Forwarded-For': '192.0.2.201' } });
+    const flood = Promise.all(Array.from({ length: 60 }, (_, i) => emitAck<{ ok: boolean; error?: { code: string } }>(flooder.socket, 'spam', i)));
+    const calm = await Promise.all(Array.from({ length: 5 }, (_, i) => emitAck<{ ok: boolean; error?: { code: string } }>(other.socket, 'hello', i)));
+    await other.stillServed();
+    const codes = (await flood).map((a) => a.error?.code ?? 'ok');
+    expect(codes.filter((c) => c === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(50);
+    // No backend is configured: an event that passes the limit is answered NO_BACKEND, never RATE_LIMITED.
+    expect(calm.map((a) => a.error?.code)).toEqual(Array(5).fill('NO_BACKEND'));
+    expect(flooder.socket.connected).toBe(true);
+  });
+
+  it('a connection storm from one address is capped at RATE_LIMIT_CONNECTIONS; other addresses and connected clients are not', async () => {
+    const other = await bystander('calm-conn');
+    const attempt = (ip: string, sub: string) =>
+      new Promise<string>((resolve) => {
+        const s = connectClient(node.url, { token: makeToken({ sub }) }, { extraHeaders: { 'X-Forwarded-For': ip } });
+        s.once('welcome', () => resolve('ok'));
+        s.once('connect_error', (err: Error) => resolve(err.message));
+      });
+    const storm = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt('198.51.100.50', `storm-${i}`)));
+    expect(storm.filter((r) => r === 'ok')).toHaveLength(5);
+    expect(storm.filter((r) => r === 'RATE_LIMITED')).toHaveLength(15);
+    // Many addresses, each within its own budget: all accepted.
+    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(`198.51.100.${100 + i}`, `many-${i}`)));
+    expect(many).toEqual(Array(20).fill('ok'));
+    await other.stillServed();
+  });
+
+  it('a push API flood with one key gets 429 RATE_LIMIT_EXCEEDED with Retry-After; another key keeps pushing', async () => {
+    const other = await bystander('calm-api');
+    const flood = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => request(node.url).post('/api/v1/push').set('Authorization', `Bearer ${PUSH_KEY}`).send({ users: ['nobody'], event: 'e', data: i })),
+    );
+    const limited = flood.filter((r) => r.status === 429);
+    expect(flood.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(limited).toHaveLength(20);
+    for (const r of limited) {
+      expect(r.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
+      expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    }
+    await other.stillServed();
   });
 });
