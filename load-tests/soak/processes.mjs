@@ -6,8 +6,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../free-port.mjs';
+
+/**
+ * The benchmark's probe, preloaded into each node: over the IPC channel it answers memory readings
+ * and, on request, runs a full GC first (so the soak can read the heap that survives a collection);
+ * it also ends the node when this orchestrator goes away.
+ */
+const PROBE = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'probe.cjs');
 
 const children = new Set();
 /** Every pid this run started (ended or not), for the report and for the CI test's "every process ended". */
@@ -117,6 +125,14 @@ export class NodeProc {
     this.warningCount = 0;
     this.errorCount = 0;
     this.stopping = false;
+    this.seq = 0;
+    this.pending = new Map();
+    child.on('message', (m) => {
+      if (m && typeof m === 'object' && this.pending.has(m.probe)) {
+        this.pending.get(m.probe)(m);
+        this.pending.delete(m.probe);
+      }
+    });
     let partial = '';
     const onData = (b) => {
       const s = b.toString();
@@ -148,10 +164,10 @@ export class NodeProc {
   static async start({ name, root, env }) {
     const port = await freePort();
     const child = track(
-      spawn(process.execPath, ['--import', 'tsx', join(root, 'server/src/main.ts')], {
+      spawn(process.execPath, ['--expose-gc', '--require', PROBE, '--import', 'tsx', join(root, 'server/src/main.ts')], {
         cwd: root,
         env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       }),
       name,
     );
@@ -165,6 +181,28 @@ export class NodeProc {
     }
     child.kill('SIGKILL');
     throw new Error(`${name} did not become ready: ${n.tail}`);
+  }
+
+  /** `cmd` 'gc': full collections first, then { rss, heapUsed, … } as the process sees them. */
+  probe(cmd = 'read', timeoutMs = 10000) {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${this.name}: no probe answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      try {
+        this.child.send({ probe: id, cmd });
+      } catch (err) {
+        clearTimeout(t);
+        this.pending.delete(id);
+        reject(err);
+      }
+    });
   }
 
   get alive() {
