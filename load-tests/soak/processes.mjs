@@ -18,6 +18,8 @@ import { freePort } from '../free-port.mjs';
 const PROBE = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'probe.cjs');
 
 const children = new Set();
+/** Redis data directories to remove on the way out (a signal, the deadline). */
+const dirs = new Set();
 /** Every pid this run started (ended or not), for the report and for the CI test's "every process ended". */
 export const startedPids = [];
 let watchdog = null;
@@ -49,6 +51,8 @@ export function killAll() {
     }
     watchdog = null;
   }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs.clear();
 }
 
 /*
@@ -87,6 +91,7 @@ export class RedisProc {
   static async start() {
     const port = await freePort();
     const dir = mkdtempSync(join(os.tmpdir(), 'pushgate-soak-redis-'));
+    dirs.add(dir);
     const child = track(
       spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], { stdio: 'ignore' }),
       'redis-server',
@@ -109,6 +114,7 @@ export class RedisProc {
     await this.exited;
     clearTimeout(t);
     rmSync(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
   }
 }
 
