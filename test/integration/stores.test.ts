@@ -294,6 +294,15 @@ describe.each(implementations)('%s stores', (_name, make) => {
       expect(await s.history.since('ttl', last!)).toMatchObject({ covered: true, entries: [{ id: 't2', offset: next }] });
     });
 
+    it('keeps the metadata of a stream that was only read (a room joined, never pushed to) for HISTORY_TTL only', async () => {
+      const quiet = await s.history.position('only-joined');
+      // Checked less often than the TTL, so the checks themselves do not keep it alive.
+      await eventually(async () => (await s.history.position('only-joined')) !== quiet, 5000, POLICY.ttlMs + 100);
+      const [pushed] = await pushTo('was-pushed', 'w1');
+      await new Promise((r) => setTimeout(r, POLICY.ttlMs + 100));
+      expect(await s.history.position('was-pushed')).toBe(pushed);
+    });
+
     it('never covers a gap it cannot see: an offset of an older epoch, from the future, or malformed', async () => {
       const [o] = await pushTo('ep', 'e1');
       const [epoch, seq] = o!.split(':');

@@ -47,6 +47,7 @@ export interface HistoryStore {
 /**
  * The stream metadata (epoch, sequence) outlives its messages, so a client that saw a quiet stream's
  * last message still recovers (with nothing to replay) after the messages expired. @default 1 hour
+ * A stream that never had a message (a room only joined) keeps its metadata for HISTORY_TTL only.
  */
 export const HISTORY_META_MIN_TTL_MS = 3_600_000;
 export const historyMetaTtlMs = (p: HistoryPolicy): number => Math.max(p.ttlMs, HISTORY_META_MIN_TTL_MS);

@@ -42,10 +42,11 @@ export class MemoryHistoryStore implements HistoryStore {
     });
   }
 
+  /** Reads keep the metadata alive: long for a stream that had messages, HISTORY_TTL for one only joined. */
   async position(stream: Stream): Promise<Offset> {
     const now = this.clock.now();
     const s = this.live(stream, now);
-    s.metaUntil = Math.max(s.metaUntil, now + historyMetaTtlMs(this.policy));
+    s.metaUntil = Math.max(s.metaUntil, now + (s.seq > 0 ? historyMetaTtlMs(this.policy) : this.policy.ttlMs));
     return formatOffset(s.epoch, s.seq);
   }
 
@@ -66,7 +67,7 @@ export class MemoryHistoryStore implements HistoryStore {
     let s = this.streams.get(name);
     if (s && s.metaUntil <= now) s = undefined;
     if (!s) {
-      s = { epoch: this.epoch(now), seq: 0, entries: [], entriesUntil: 0, metaUntil: now + historyMetaTtlMs(this.policy) };
+      s = { epoch: this.epoch(now), seq: 0, entries: [], entriesUntil: 0, metaUntil: now + this.policy.ttlMs };
       this.streams.set(name, s);
     } else if (s.entriesUntil <= now && s.entries.length > 0) {
       s.entries = [];

@@ -24,7 +24,7 @@ export class RedisHistoryStore implements HistoryStore {
   ) {}
 
   position(stream: Stream): Promise<Offset> {
-    return HISTORY_POSITION.run<string>(this.redis, [], [this.prefix, stream, historyMetaTtlMs(this.policy)]);
+    return HISTORY_POSITION.run<string>(this.redis, [], [this.prefix, stream, historyMetaTtlMs(this.policy), this.policy.ttlMs]);
   }
 
   async since(stream: Stream, offset: Offset): Promise<HistoryRead> {
@@ -37,6 +37,7 @@ export class RedisHistoryStore implements HistoryStore {
       asked.epoch,
       asked.seq,
       this.policy.size,
+      this.policy.ttlMs,
     ]);
     const epoch = asked.epoch;
     const entries: HistoryEntry[] = [];

@@ -203,9 +203,15 @@ local function epochOf(p, s, now)
   end
   return mk, e
 end
-local function ensureMeta(p, s, metaTtl, now)
+-- Reads keep a stream's metadata alive: a stream that had messages for metaTtl, one that never
+-- had any (a room only joined) only for quietTtl, so joins alone do not pile up metadata.
+local function ensureMeta(p, s, metaTtl, quietTtl, now)
   local mk = epochOf(p, s, now)
-  redis.call('PEXPIRE', mk, metaTtl)
+  if tonumber(redis.call('HGET', mk, 'n')) > 0 then
+    redis.call('PEXPIRE', mk, metaTtl)
+  else
+    redis.call('PEXPIRE', mk, quietTtl)
+  end
   return mk
 end
 local function append(p, s, payload, ttl, metaTtl, size, now)
@@ -248,19 +254,19 @@ redis.call('SET', ARGV[1] .. ':msg:' .. ARGV[2], ARGV[3], 'XX', 'KEEPTTL')
 return 0
 `);
 
-/** ARGV: prefix, stream, metadata ttl ms → the stream's position (metadata created when missing). */
+/** ARGV: prefix, stream, metadata ttl ms, history ttl ms → the stream's position (metadata created when missing). */
 export const HISTORY_POSITION = new LuaScript(`${NOW_FN}${HISTORY_FN}
-local mk = ensureMeta(ARGV[1], ARGV[2], tonumber(ARGV[3]), nowMs())
+local mk = ensureMeta(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), nowMs())
 return redis.call('HGET', mk, 'e') .. ':' .. redis.call('HGET', mk, 'n')
 `);
 
 /**
- * ARGV: prefix, stream, metadata ttl ms, epoch, sequence, limit → { covered 1/0, position, then
+ * ARGV: prefix, stream, metadata ttl ms, epoch, sequence, limit, history ttl ms → { covered 1/0, position, then
  * entry id and message JSON for each message after the sequence } (entries only when covered).
  */
 export const HISTORY_READ = new LuaScript(`${NOW_FN}${HISTORY_FN}
 local p, s = ARGV[1], ARGV[2]
-local mk = ensureMeta(p, s, tonumber(ARGV[3]), nowMs())
+local mk = ensureMeta(p, s, tonumber(ARGV[3]), tonumber(ARGV[7]), nowMs())
 local e, n = redis.call('HGET', mk, 'e'), tonumber(redis.call('HGET', mk, 'n'))
 local pos = e .. ':' .. n
 local since = tonumber(ARGV[5])
