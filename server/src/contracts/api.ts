@@ -3,15 +3,35 @@ import type { ErrorBody } from './error-codes';
 
 /** 1–200 characters, no whitespace or control characters (the contract's rule for room names). */
 const NAME = /^[^\s\p{Cc}]{1,200}$/u;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-export const roomName = z.string().regex(NAME, 'must be 1-200 characters without whitespace or control characters');
-export const userId = z.string().regex(NAME, 'must be 1-200 characters without whitespace or control characters');
+/**
+ * A lone surrogate is not Unicode: Redis stores names as UTF-8, where every lone surrogate becomes
+ * U+FFFD, so `a\uD800` and `a\uD801` would be one user, one room and one history stream.
+ */
+export const hasLoneSurrogate = (s: string): boolean => LONE_SURROGATE.test(s);
+
+const name = () =>
+  z
+    .string()
+    .regex(NAME, 'must be 1-200 characters without whitespace or control characters')
+    .refine((s) => !hasLoneSurrogate(s), 'must be well-formed Unicode (no lone surrogates)');
+
+export const roomName = name();
+export const userId = name();
+
+/**
+ * Request bodies and socket payloads may nest arrays and objects this deep at most; deeper ones
+ * are refused with BAD_REQUEST before anything is admitted (encoders further on recurse).
+ */
+export const MAX_NESTING = 64;
 export const socketId = z.string().min(1).max(100);
 export const messageId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of [A-Za-z0-9._:-]');
 export const eventName = z
   .string()
   .min(1)
   .max(100)
+  .refine((e) => !hasLoneSurrogate(e), 'must be well-formed Unicode (no lone surrogates)')
   .refine((e) => !RESERVED_PUSH_EVENTS.has(e), 'is reserved by Socket.IO or pushgate');
 
 /** Names Socket.IO itself uses, or pushgate sends on its own; a push may not impersonate them. */

@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import morgan from 'morgan';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Config } from '../config/config';
-import type { StatusResponse } from '../contracts/api';
+import { MAX_NESTING, type StatusResponse } from '../contracts/api';
 import type { PresenceStore } from '../cluster/presence-store';
 import type { RateLimitStore } from '../cluster/rate-limit-store';
 import type { Clock } from '../lib/clock';
@@ -19,6 +19,7 @@ import { identifyApiKey, requireApiKey } from './middleware/api-key';
 import { errorHandler, notFound } from './middleware/errors';
 import { httpRateLimit } from './middleware/rate-limit';
 import { requestId } from './middleware/request-id';
+import { refuseDeepBodies } from './middleware/nesting';
 import { verifySignature } from './middleware/signature';
 import { sessionAsApiKey } from './middleware/session';
 import { adminRoutes, adminSessionRoutes, type AdminSources } from './routes/admin';
@@ -121,6 +122,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       },
     }),
   );
+  api.use(refuseDeepBodies(MAX_NESTING));
   api.use(verifySignature(deps.clock, deps.counters));
   api.use(pushRoutes(deps.push));
   api.use(roomRoutes(deps.presence, deps.rooms));

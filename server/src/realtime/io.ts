@@ -1,7 +1,9 @@
 import type { Server as HttpServer } from 'node:http';
 import { setupWorker } from '@socket.io/sticky';
 import { Server, type ServerOptions } from 'socket.io';
+import { hasLoneSurrogate, MAX_NESTING } from '../contracts/api';
 import { RESERVED_CLIENT_EVENTS, type WelcomePayload } from '../contracts/socket-events';
+import { nestsDeeperThan } from '../lib/json-depth';
 import type { Clock } from '../lib/clock';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -101,11 +103,15 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
         void withAck(logger, ctx, ack, () => Promise.reject(new AppError('RATE_LIMITED', `More than ${deps.eventsPerSecond} events per second`)));
         return;
       }
+      if (nestsDeeperThan(args, MAX_NESTING)) {
+        void withAck(logger, ctx, ack, () => Promise.reject(new AppError('BAD_REQUEST', `The event's arguments nest deeper than ${MAX_NESTING} levels`)));
+        return;
+      }
       if (typeof event === 'string' && (RESERVED_CLIENT_EVENTS as readonly string[]).includes(event)) return next();
       metrics.markClientEvent('forward');
       void deps.track(
         withAck(logger, { ...ctx, event }, ack, async () => {
-          if (typeof event !== 'string' || !EVENT_NAME.test(event)) throw new AppError('BAD_REQUEST', 'event names are 1-100 characters without whitespace');
+          if (typeof event !== 'string' || !EVENT_NAME.test(event) || hasLoneSurrogate(event)) throw new AppError('BAD_REQUEST', 'event names are 1-100 characters of well-formed Unicode without whitespace');
           return router.forward({ event, data: payload, userId: socket.data.userId, socketId: socket.id });
         }),
       );

@@ -1,6 +1,7 @@
 import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
 import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config/config';
+import { hasLoneSurrogate } from '../contracts/api';
 import { AppError } from '../lib/errors';
 
 export interface VerifiedToken {
@@ -75,7 +76,7 @@ export class TokenVerifier {
   }
 
   private claims(payload: string | JwtPayload): VerifiedToken {
-    if (typeof payload !== 'object' || typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200 || /[\s\p{Cc}]/u.test(payload.sub)) {
+    if (typeof payload !== 'object' || typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200 || /[\s\p{Cc}]/u.test(payload.sub) || hasLoneSurrogate(payload.sub)) {
       throw new AppError('UNAUTHORIZED', 'The token has no valid sub claim');
     }
     const rooms: unknown = payload.rooms;

@@ -47,7 +47,12 @@ export function sessionKey(req: Request, keys: readonly ApiKey[], clock: Clock):
   const raw = readCookie(req, SESSION_COOKIE);
   const m = raw ? /^v1\.([^.]{1,200})\.(\d{1,16})\.([0-9a-f]{64})$/.exec(raw) : null;
   if (!m) return null;
-  const name = decodeURIComponent(m[1]!);
+  let name: string;
+  try {
+    name = decodeURIComponent(m[1]!);
+  } catch {
+    return null; // broken percent-encoding: a forged cookie, not a session
+  }
   const expiresAt = Number(m[2]);
   if (expiresAt <= clock.now()) return null;
   const key = keys.find((k) => k.name === name && k.scopes.has('admin'));
