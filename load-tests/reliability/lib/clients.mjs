@@ -113,25 +113,25 @@ export class TrackedClient {
     return this.socket.io.engine?.transport?.ws?._socket ?? null;
   }
 
-  /** Deliveries of `event` against the numbers whose push was answered 2xx. */
+  /** Deliveries of `event` among `sent` (the numbers whose push was answered 2xx): received, missing, delivered twice, out of order. */
   tally(event, sent) {
-    const got = this.got.get(event) ?? [];
+    const wanted = new Set(sent);
     const seen = new Set();
-    let duplicated = 0;
+    const duplicates = [];
     let outOfOrder = 0;
     let highest = 0;
-    for (const n of got) {
+    for (const n of this.got.get(event) ?? []) {
+      if (!wanted.has(n)) continue;
       if (seen.has(n)) {
-        duplicated += 1;
+        duplicates.push(n);
         continue;
       }
       seen.add(n);
       if (n < highest) outOfOrder += 1;
       highest = Math.max(highest, n);
     }
-    let lost = 0;
-    for (const n of sent) if (!seen.has(n)) lost += 1;
-    return { received: seen.size, lost, duplicated, outOfOrder };
+    const missing = sent.filter((n) => !seen.has(n));
+    return { received: seen.size, lost: missing.length, duplicated: duplicates.length, outOfOrder, missing, duplicates };
   }
 
   close() {

@@ -51,8 +51,9 @@ const commands = {
     return { clients: cs.length, connected: cs.filter((c) => c.socket.connected).length, byNode: countBy(cs.filter((c) => c.socket.connected), (c) => c.nodeId) };
   },
 
+  /** Deliveries of `event` against `sent`, summed over the group; `losses` names the first clients that missed some, and which. */
   tally({ group, event, sent }) {
-    const out = { clients: 0, received: 0, lost: 0, duplicated: 0, outOfOrder: 0, clientsWithLoss: 0 };
+    const out = { clients: 0, received: 0, lost: 0, duplicated: 0, outOfOrder: 0, clientsWithLoss: 0, withLossNeverDisconnected: 0, losses: [], duplicates: [] };
     for (const c of clientsOf(group)) {
       const t = c.tally(event, sent);
       out.clients += 1;
@@ -60,7 +61,11 @@ const commands = {
       out.lost += t.lost;
       out.duplicated += t.duplicated;
       out.outOfOrder += t.outOfOrder;
-      if (t.lost > 0) out.clientsWithLoss += 1;
+      for (const n of t.duplicates) if (out.duplicates.length < 50 && !out.duplicates.includes(n)) out.duplicates.push(n);
+      if (t.lost === 0) continue;
+      out.clientsWithLoss += 1;
+      if (c.disconnects.length === 0) out.withLossNeverDisconnected += 1;
+      if (out.losses.length < 20) out.losses.push({ userId: c.userId, missing: t.missing.slice(0, 20), welcomes: c.welcomes, disconnects: c.disconnects, recovered: c.recovered.map((r) => ({ at: r.at, streams: r.streams })) });
     }
     return out;
   },

@@ -12,8 +12,8 @@ export function latPhases(phases, order = Object.keys(phases)) {
   return order.map((k) => `${k} ${lat(phases[k])}`).join(' · ');
 }
 
-/** `before 80 / peak 95 / after 85 MiB` of MemorySampler.window() */
-export const rss = (w) => `before ${num(w.before, 0)} / peak ${num(w.peak, 0)} / after ${num(w.after, 0)} MiB`;
+/** `before 80 / peak 95 / end 85 MiB` of MemorySampler.window(): before it, its highest, its last sample. */
+export const rss = (w) => `before ${num(w.before, 0)} / peak ${num(w.peak, 0)} / end ${num(w.atEnd, 0)} MiB`;
 
 /** `200: 120, 503 SERVICE_UNAVAILABLE: 30` */
 export function counts(obj) {

@@ -37,7 +37,12 @@ const SOAK_SKIP = new Set(['samples', 'settings', 'byRoute', 'boundViolations', 
 
 /** One line per top-level figure of the soak: its scalars, and one level of nested scalars (bytes shown in MiB). */
 function soakFigures(figures) {
-  const show = (k, v) => (typeof v === 'number' && /memory|rss|heap|bytes/i.test(k) && v > 2 ** 20 ? `${(v / 2 ** 20).toFixed(0)} MiB` : typeof v === 'number' ? Number(v.toFixed(2)).toLocaleString('en-US') : String(v));
+  const bytes = (v) => (Math.abs(v) >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(0)} MiB` : `${(v / 1024).toFixed(0)} KiB`);
+  const show = (k, v) => {
+    if (typeof v !== 'number') return String(v);
+    if (/memory|rss|heap|bytes/i.test(k) && !/share|sockets|lag/i.test(k.split('.').pop()) && Math.abs(v) >= 1024) return bytes(v);
+    return Number(v.toFixed(2)).toLocaleString('en-US');
+  };
   const flat = (obj, path, depth) => {
     const out = [];
     for (const [k, v] of Object.entries(obj ?? {})) {
@@ -97,6 +102,13 @@ export function render(results, { soak } = {}) {
   }
   if (soak) lines.push(soakRow(soak));
   else lines.push('| soak | not in this report: `load-tests/reliability/results/soak.json` did not exist when it was generated | — | — |');
+  const failed = results.scenarios.flatMap((s) => (s.error ? [[s.id, `did not complete: ${s.error.split('\n')[0]}`]] : Object.entries(s.held ?? {}).filter(([, ok]) => !ok).map(([p]) => [s.id, p])));
+  lines.push('', '## What did not hold in this run', '');
+  if (failed.length === 0) lines.push('Every promise held.');
+  else {
+    lines.push('Each line is a finding of this run (the figures in its row say how far off it was):', '');
+    for (const [sid, p] of failed) lines.push(`- **${sid}**: ${p}`);
+  }
   lines.push('', '## How each scenario is measured', '');
   for (const s of results.scenarios) lines.push(`### ${s.id}`, '', s.notes, '');
   lines.push(
@@ -110,7 +122,9 @@ export function render(results, { soak } = {}) {
     '  max(3 × the p99 before, 50 ms). On 2 shared cores the flood generator competes with pushgate for',
     '  CPU, which is part of what is measured.',
     '- RSS is read from `/proc/<pid>/status` every 250 ms: before = the last sample before the fault,',
-    '  peak = the highest sample during it, after = the last sample once it is over.',
+    '  peak = the highest sample from the fault to the end of its "after" spell, end = the last sample of',
+    '  that window. RSS is what the OS holds for the process; V8 gives memory back lazily, so "end" is',
+    '  usually close to "peak" even when nothing leaks.',
     '- `npm run reliability -- --help` lists the options; `--quick` runs every scenario shorter (~3 min),',
     '  `--only a,b` a subset. Only a full run (or `--docs`) rewrites this page; every run writes its JSON',
     '  to `load-tests/reliability/results/`.',

@@ -16,12 +16,12 @@ export const budgetS = (quick) => (quick ? 80 : 120);
 const TIMEOUT_MS = 1000;
 /** The breaker's fixed open period (5 consecutive failures open it for 10 s, README). */
 const OPEN_MS = 10000;
-export const notes = `One node (BACKEND_TIMEOUT_MS=${TIMEOUT_MS}, RATE_LIMIT_EVENTS off) with a private redis-server; its BACKEND_URL is a backend in the runner that can be switched: healthy (200 at once), slow (answers after 3 s, longer than the timeout), failing (503 at once), dead (its listener closed: connection refused). The client worker's sockets each emit a forwarded event every 200 ms and record every acknowledgement (code and time; an ack not received within 15 s counts as lost). Each fault lasts a fixed spell and is followed by a healthy spell longer than the breaker's ${OPEN_MS / 1000} s open period. "Breaker opened" is the first BACKEND_UNAVAILABLE after the fault began; "closed again" the first \`ok: true\` after the backend was healthy again. Event-loop lag is \`pushgate_nodejs_eventloop_lag_p99_seconds\` scraped from /metrics every 500 ms (prom-client's sampler), its highest value per spell. The probe client is pushed to every 100 ms through the same node.`;
+export const notes = `One node (BACKEND_TIMEOUT_MS=${TIMEOUT_MS}, RATE_LIMIT_EVENTS off) with a private redis-server; its BACKEND_URL is a backend in the runner that can be switched: healthy (200 at once), slow (answers after 3 s, longer than the timeout), failing (503 at once), dead (its listener closed: connection refused). The client worker's sockets each emit a forwarded event every 200 ms and record every acknowledgement (code and time; an ack not received within 15 s counts as lost). The first 2 s (warm-up: the node opens its connection pool to the backend) are shown but not judged. Each fault lasts a fixed spell and is followed by a healthy spell longer than the breaker's ${OPEN_MS / 1000} s open period. "Breaker opened" is the first BACKEND_UNAVAILABLE after the fault began; "closed again" the first \`ok: true\` after the backend was healthy again. Event-loop lag is \`pushgate_nodejs_eventloop_lag_p99_seconds\` scraped from /metrics every 500 ms (prom-client's sampler), its highest value per spell. The probe client is pushed to every 100 ms through the same node.`;
 
 export async function run(ctx) {
   const q = ctx.quick;
-  const spell = q ? 4000 : 8000;
-  const heal = OPEN_MS + (q ? 2500 : 4000);
+  const spell = q ? 3000 : 8000;
+  const heal = OPEN_MS + (q ? 2000 : 4000);
   const emitters = q ? 10 : 20;
   const redis = await ctx.redis();
   const backend = await ctx.backend();
@@ -35,6 +35,8 @@ export async function run(ctx) {
   const phases = new Phases();
   await fleet.call('emitStart', { group: 'emit', event: 'work', everyMs: 200 });
   const plan = [
+    // The node's first backend calls open its connection pool: shown, but not judged as "healthy".
+    ['warm-up', 'healthy', 2000],
     ['healthy', 'healthy', spell],
     ['slow', 'slow', spell],
     ['healthy again (1)', 'healthy', heal],
@@ -88,7 +90,7 @@ export async function run(ctx) {
   const baseLag = P.healthy.lagMs ?? 0;
   const baseP99 = P.healthy.probe.p99 ?? 0;
   const flatBound = (base) => Math.max(3 * base, 50);
-  const faultPhases = perPhase.filter((p) => p.name !== 'healthy');
+  const faultPhases = perPhase.filter((p) => p.name !== 'healthy' && p.name !== 'warm-up');
   const only = (p, allowed) => Object.keys(p.byCode).every((k) => allowed.includes(k));
 
   const held = {

@@ -114,7 +114,7 @@ export async function run(ctx) {
     ...Object.fromEntries(names.map((n) => [`its latency flat during and after the ${n.replace(/^storm/, 'connection storm')} (p99 ≤ max(3× before, 50 ms))`, flat(n)])),
   };
   const lat3 = (name) => latPhases({ before: probeLat[`${name}: before`], during: probeLat[`${name}: during`], after: probeLat[`${name}: after`] });
-  const memOf = (name) => rss(mem.window(node.name, phaseOf(name).from, phaseOf(name).to));
+  const memOf = (name) => rss(mem.window(node.name, phaseOf(name).from, phases.get(`${name}: after`).to));
   const figures = {
     'storm, one address': `${int(oneIpCount)} handshakes from 127.0.0.2 in ${(s1.ms / 1000).toFixed(1)} s: ${counts(s1.total)}; fresh client ${s1.freshOk ? 'connected' : 'refused'}; probe ${lat3(names[0])}; RSS ${memOf(names[0])}`,
     'storm, many addresses': `${int(ips.length * perIp)} handshakes from ${ips.length} addresses in ${(s2.ms / 1000).toFixed(1)} s: ${counts(s2.total)}; per address ${[...new Set(ips.map((ip) => JSON.stringify(s2.perAddress[ip])))].join(' or ')}; fresh client ${s2.freshOk ? 'connected' : 'refused'}; probe ${lat3(names[1])}; RSS ${memOf(names[1])}`,

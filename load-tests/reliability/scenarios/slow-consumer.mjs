@@ -18,12 +18,12 @@ export const budgetS = (quick) => (quick ? 90 : 140);
 const LIMIT = 8 * 1024 * 1024;
 const PAYLOAD = 64 * 1024;
 const EVERY_MS = 25;
-export const notes = `One node with a private redis-server, run twice: with MAX_SOCKET_BUFFER_BYTES=${LIMIT} (8 MiB, the default) and with 0 (guard off). The client worker holds healthy clients and one slow client, all in the room \`big\`; the runner broadcasts a numbered ${PAYLOAD / 1024} KiB message to the room every ${EVERY_MS} ms (one request at a time, so about ${Math.round(1000 / EVERY_MS)}/s while the node keeps up), stamped for latency. "Stops reading" pauses the slow client's TCP socket under its WebSocket (net.Socket.pause(), as test/integration/slow-consumer.test.ts does): the kernel buffers fill, then the node's own. The cut is seen in \`pushgate_slow_consumer_disconnects_total\` (scraped every 500 ms) and the node's warning log line (with the buffered byte count). With the guard on, pushes go on for a while after the cut; then the slow client resumes reading, sees its transport closed, reconnects with \`auth.recover\` and its missed messages are counted. With the guard off the pause lasts a fixed spell, then the slow client is closed and pushes stop. RSS of the node is sampled every 250 ms; the healthy clients' latency is per delivery, push request to arrival, and the separate probe client gets small pushes to its own user.`;
+export const notes = `One node with a private redis-server, run twice: with MAX_SOCKET_BUFFER_BYTES=${LIMIT} (8 MiB, the default) and with 0 (guard off). The client worker holds healthy clients and one slow client, all in the room \`big\`; the runner broadcasts a numbered ${PAYLOAD / 1024} KiB message to the room every ${EVERY_MS} ms (one request at a time, so about ${Math.round(1000 / EVERY_MS)}/s while the node keeps up), stamped for latency. "Stops reading" pauses the slow client's TCP socket under its WebSocket (net.Socket.pause(), as test/integration/slow-consumer.test.ts does): the kernel buffers fill, then the node's own. The cut is seen in \`pushgate_slow_consumer_disconnects_total\` (scraped every 500 ms) and the node's warning log line (with the buffered byte count). Both runs pause the slow client for the same spell while pushes go on. With the guard on, pushes then stop and the slow client resumes reading: it drains what the kernel held, sees its transport closed, reconnects with \`auth.recover\` and its missed messages (all of them, from history) are counted, as is the node's RSS while it replays them. With the guard off, the slow client is closed at the end of the spell and pushes go on to the healthy clients for a few seconds. RSS of the node is sampled every 250 ms, and its external memory (\`pushgate_nodejs_external_memory_bytes\`: the Buffers queued in sockets live outside the JS heap, so this shows them without the heap's garbage-collection noise) every 500 ms; the healthy clients' latency is per delivery, push request to arrival, and the separate probe client gets small pushes to its own user.`;
 
 async function once(ctx, guard) {
   const q = ctx.quick;
   const healthyN = q ? 6 : 10;
-  const T = { before: q ? 3000 : 4000, pause: q ? 12000 : 25000, after: q ? 3000 : 5000 };
+  const T = { before: q ? 3000 : 4000, pause: q ? 10000 : 25000, after: q ? 3000 : 5000 };
   const tag = guard ? 'on' : 'off';
   const redis = await ctx.redis();
   const node = await ctx.node(`sc-${tag}`, ctx.env({ redis, MAX_SOCKET_BUFFER_BYTES: String(guard ? LIMIT : 0) }));
@@ -87,6 +87,11 @@ async function once(ctx, guard) {
   await watcher.stop();
   mem.stop();
   const logLine = node.logs.lines.find((l) => l.level === 'warn' && /^slow consumer/.test(l.message));
+  // Buffers waiting in the node's sockets are outside the JS heap: external memory shows them without the heap's GC noise.
+  const ext = watcher.series('pushgate_nodejs_external_memory_bytes').map(([t, v]) => [t, v / 2 ** 20]);
+  const extBefore = ext.filter(([t]) => t < pausedAt).pop()?.[1] ?? null;
+  const extPause = ext.filter(([t]) => t >= pausedAt && t < spellEnd).map(([, v]) => v);
+  const external = { before: extBefore, peak: extPause.length ? Math.max(...extPause) : null, atEnd: extPause.length ? extPause[extPause.length - 1] : null };
   const first = sender.attempts[0]?.at ?? 0;
   const last = sender.attempts[sender.attempts.length - 1]?.at ?? 0;
   return {
@@ -100,6 +105,7 @@ async function once(ctx, guard) {
     slowOnline,
     logLine: logLine ? { bufferedBytes: logLine.bufferedBytes, limitBytes: logLine.limitBytes, userId: logLine.userId } : null,
     rss: mem.window(node.name, pausedAt, spellEnd),
+    external,
     rssAtCut: cutAt === null ? null : mem.at(node.name, cutAt),
     rssLast: mem.at(node.name),
     recoveryPeak,
@@ -121,23 +127,28 @@ export async function run(ctx) {
   await ctx.cleanup();
   const off = await once(ctx, false);
   const growth = (r) => (r.rss.atEnd ?? 0) - (r.rss.before ?? 0);
+  const extGrowth = (r) => (r.external.peak ?? 0) - (r.external.before ?? 0);
+  const limitMiB = LIMIT / 2 ** 20;
   const afterCut = on.rssAtCut === null ? null : on.rss.atEnd - on.rssAtCut;
   const rssLine = (r) =>
     `before ${num(r.rss.before, 0)}${r.rssAtCut === null ? '' : ` / at the cut ${num(r.rssAtCut, 0)}`} / peak ${num(r.rss.peak, 0)} / end of the ${r.pauseS} s pause ${num(r.rss.atEnd, 0)} MiB (growth ${num(growth(r), 0)} MiB)`;
+  const extLine = (r) => `before ${num(r.external.before, 0)} / peak ${num(r.external.peak, 0)} / end of the pause ${num(r.external.atEnd, 0)} MiB (growth ${num(extGrowth(r), 0)} MiB)`;
   const held = {
     'guard on: the slow socket is cut (metric 1, warning logged with its buffered bytes)': on.cuts === 1 && on.logLine !== null && on.logLine.bufferedBytes > LIMIT && on.slowOnline === false,
-    [`guard on: node RSS stops growing once the slow socket is cut (≤ ${LIMIT / 2 ** 20} MiB more by the end of the pause)`]: afterCut !== null && afterCut <= LIMIT / 2 ** 20,
+    [`guard on: the node's buffers stay bounded (external memory peak ≤ before + 2 × ${limitMiB} MiB)`]: on.external.peak !== null && extGrowth(on) <= 2 * limitMiB,
+    [`guard on: node RSS stops growing once the slow socket is cut (≤ ${limitMiB} MiB more by the end of the pause)`]: afterCut !== null && afterCut <= limitMiB,
     'guard on: healthy clients got every message': on.healthyTally.lost === 0 && on.healthyTally.duplicated === 0,
     'guard on: healthy latency flat (p99 ≤ max(3× before, 50 ms))': flat(on.healthyLat),
     'guard on: the probe client got every push': on.probeTally.lost === 0,
     'guard on: the slow client, reading again, reconnects and recovers every message once': on.recovery !== null && on.recovery.lost === 0 && on.recovery.duplicated === 0 && on.recovery.connected === 1,
     'guard on: recovering the missed messages is not cut by the guard again': on.recovery !== null && on.recovery.cutsWhileRecovering === 0,
     "guard on: node RSS while the slow client recovers stays below the guard-off control's peak": on.recoveryPeak !== null && off.rss.peak !== null && on.recoveryPeak < off.rss.peak,
-    'guard off (control): the paused socket stays connected and RSS grows more than with the guard': off.cuts === 0 && off.slowOnline === true && growth(off) > growth(on),
+    'guard off (control): the paused socket stays connected and its buffers grow past what the guard allows': off.cuts === 0 && off.slowOnline === true && extGrowth(off) > extGrowth(on) + limitMiB,
   };
   const figures = {
     'guard on': `${int(on.messages)} × ${PAYLOAD / 1024} KiB to ${on.healthyN} healthy + 1 slow (${num(on.rate, 0)}/s); cut ${on.cutAfterMs === null ? 'never' : `${ms(on.cutAfterMs)} after the pause`}${on.logLine ? ` with ${num(on.logLine.bufferedBytes / 2 ** 20)} MiB buffered` : ''}; metric ${on.cuts}`,
     'RSS, guard on': `${rssLine(on)}; peak while the slow client recovered ${num(on.recoveryPeak, 0)} MiB`,
+    'external memory (buffers), guard on': extLine(on),
     'healthy latency, guard on': latPhases(on.healthyLat, ['before', 'paused', 'after']),
     'healthy deliveries, guard on': `${int(on.healthyTally.received)}, lost ${on.healthyTally.lost}, duplicated ${on.healthyTally.duplicated}`,
     'probe, guard on': latPhases(on.probeLat, ['before', 'paused', 'after']),
@@ -146,6 +157,7 @@ export async function run(ctx) {
       : 'n/a',
     'guard off': `${int(off.messages)} × ${PAYLOAD / 1024} KiB (${num(off.rate, 0)}/s); paused ${off.pauseS} s: metric ${off.cuts}, still online ${off.slowOnline}`,
     'RSS, guard off': `${rssLine(off)}; ${num(off.rssLast, 0)} MiB after the slow client was closed`,
+    'external memory (buffers), guard off': extLine(off),
     'healthy latency, guard off': latPhases(off.healthyLat, ['before', 'paused', 'after']),
   };
   return {
