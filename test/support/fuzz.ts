@@ -170,12 +170,25 @@ export function jsonText(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-/** The deepest nesting of any RawJson inside a value. */
-export function rawDepth(v: unknown): number {
-  if (v instanceof RawJson) return v.depth;
-  if (Array.isArray(v)) return v.reduce<number>((m, x) => Math.max(m, rawDepth(x)), 0);
-  if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) return Object.keys(v).reduce<number>((m, k) => Math.max(m, rawDepth((v as Record<string, unknown>)[k])), 0);
-  return 0;
+/**
+ * How many arrays and objects a value nests, counted the way a reader of the contract would: a scalar
+ * is 0, `[]` and `{}` are 1, `[[1]]` is 2; a RawJson counts as the depth its text nests, binary data
+ * (a Socket.IO attachment) as a leaf. Iterative, so even the deepest generated values cannot
+ * overflow the stack here.
+ */
+export function nesting(v: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, above] = stack.pop()!;
+    if (x instanceof RawJson) max = Math.max(max, above + x.depth);
+    else if (x === null || typeof x !== 'object' || ArrayBuffer.isView(x) || x instanceof ArrayBuffer) max = Math.max(max, above);
+    else {
+      max = Math.max(max, above + 1);
+      for (const child of Array.isArray(x) ? (x as unknown[]) : Object.values(x)) stack.push([child, above + 1]);
+    }
+  }
+  return max;
 }
 
 /** True when a value holds a RawJson anywhere (then it only exists as text, not as a JS value); `invalid`: one that is not JSON. */
@@ -308,6 +321,13 @@ export class Fuzz {
     return new RawJson(this.rng.pick(valid ? RAW_NUMBERS.validJson : RAW_NUMBERS.invalidJson), valid);
   }
 
+  /** A JS value nesting `levels` arrays and objects around `leaf` (built without recursion, so it can be deep). */
+  nested(levels: number, leaf: unknown = 0, shape: 'array' | 'object' | 'mixed' = this.rng.pick(['array', 'object', 'mixed'] as const)): unknown {
+    let v = leaf;
+    for (let i = 0; i < levels; i++) v = shape === 'array' || (shape === 'mixed' && i % 2 === 0) ? [v] : { k: v };
+    return v;
+  }
+
   /** `deepText` as a RawJson that knows its depth. */
   deep(levels: number, shape?: 'array' | 'object' | 'mixed'): RawJson {
     return new RawJson(this.deepText(levels, shape), true, levels);
@@ -366,12 +386,21 @@ export function codePoints(s: string): number[] {
   return out;
 }
 
-/** The contract's name rule as the tests read it: 1–200 characters, none of them whitespace or a control character. */
+/** A UTF-16 surrogate that is not half of a pair: not Unicode, and UTF-8 (Redis, the wire) cannot carry it. */
+export function hasLoneSurrogate(s: string): boolean {
+  // Iteration pairs well-formed surrogates into one code point above U+FFFF: what is left in the range is lone.
+  return codePoints(s).some((c) => c >= 0xd800 && c <= 0xdfff);
+}
+
+/**
+ * The contract's name rule as the tests read it: 1–200 characters of well-formed Unicode (no lone
+ * surrogates), none of them whitespace or a control character.
+ */
 export function contractName(s: unknown, max = 200): 'valid' | 'invalid' | 'either' {
   if (typeof s !== 'string') return 'invalid';
   const cps = codePoints(s);
   if (cps.length === 0) return 'invalid';
-  if (cps.some((c) => WHITESPACE.has(c) || c <= 0x1f || (c >= 0x7f && c <= 0x9f))) return 'invalid';
+  if (cps.some((c) => WHITESPACE.has(c) || c <= 0x1f || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff))) return 'invalid';
   // "Characters" may be read as code points or as UTF-16 units: where the two readings differ, both answers are right.
   if (cps.length <= max && s.length <= max) return 'valid';
   if (cps.length > max) return 'invalid';
