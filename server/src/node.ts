@@ -47,6 +47,14 @@ import { PushService } from './routing/push-service';
 
 const LOOP_RESOLUTION_MS = 20;
 
+/**
+ * After a Redis outage a node stays not-ready (pushes answered 503) this much longer than its own
+ * connections take to come back: the other nodes' subscribers reconnect on their own backoff (at
+ * most 1 s, see cluster/redis.ts) and resubscribe after that, and a push published before they
+ * have would be answered 2xx yet never reach their sockets.
+ */
+const REDIS_SETTLE_MS = 2000;
+
 export interface NodeOptions {
   logger?: Logger;
   clock?: Clock;
@@ -86,6 +94,8 @@ export class PushgateNode {
   private draining = false;
   private inflight = 0;
   private redisWasDown = false;
+  /** Until then Redis counts as down although connected (REDIS_SETTLE_MS after an outage). */
+  private redisSettledAt = 0;
   /** Until Redis was up once, "not all connections ready" is start-up, not an outage. */
   private redisUpSeen = false;
   private stopping: Promise<void> | null = null;
@@ -214,7 +224,7 @@ export class PushgateNode {
       },
       store: push,
       keepHistory: config.history !== null,
-      clusterUp: () => this.redis === null || this.redis.isUp(),
+      clusterUp: () => this.redisState() !== 'down',
       metrics: this.metrics,
       clock,
       logger,
@@ -353,7 +363,7 @@ export class PushgateNode {
 
   private redisState(): 'up' | 'down' | 'none' {
     if (!this.redis) return 'none';
-    return this.redis.isUp() ? 'up' : 'down';
+    return this.redis.isUp() && this.clock.now() >= this.redisSettledAt ? 'up' : 'down';
   }
 
   /** After an outage Redis may have lost everything (no persistence): publish this node's state again. */
@@ -365,6 +375,7 @@ export class PushgateNode {
     this.redisUpSeen = true;
     if (!this.redisWasDown || this.draining) return;
     this.redisWasDown = false;
+    this.redisSettledAt = this.clock.now() + REDIS_SETTLE_MS;
     void this.beat()
       .then(() => this.connections.resync({ announce: false }))
       .then((n) => this.logger.info('redis back: presence re-published', { sockets: n }))

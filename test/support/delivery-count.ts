@@ -13,6 +13,8 @@ export interface Tally {
   received: number;
   lost: number;
   duplicated: number;
+  /** Second deliveries of numbers the caller excused (e.g. retried after Redis lost its memory of the id). */
+  duplicatedExcused: number;
   outOfOrder: number;
 }
 
@@ -23,6 +25,8 @@ export const REQUEST_TIMEOUT_MS = 5000;
 export class SteadySender {
   /** Numbers the API answered 2xx for. */
   readonly sent: number[] = [];
+  /** Numbers that were refused at least once before their 2xx. */
+  readonly retried = new Set<number>();
   refused = 0;
   /** Requests with no answer within REQUEST_TIMEOUT_MS: a hang, which the API must never do. */
   hung = 0;
@@ -58,6 +62,7 @@ export class SteadySender {
           break;
         }
         this.refused += 1;
+        this.retried.add(n);
         await new Promise((r) => setTimeout(r, 50));
       }
       const wait = everyMs - (Date.now() - started);
@@ -149,22 +154,25 @@ export class RecoveringClient {
     while (!(this.got.get(event) ?? []).includes(n) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
-  tally(event: string, sent: number[]): Tally {
+  /** `excused`: numbers whose duplicates are explained (see the caller), counted apart in `duplicatedExcused`. */
+  tally(event: string, sent: number[], excused: ReadonlySet<number> = new Set()): Tally {
     const got = this.got.get(event) ?? [];
     const seen = new Set<number>();
     let duplicated = 0;
+    let duplicatedExcused = 0;
     let outOfOrder = 0;
     let highest = 0;
     for (const n of got) {
       if (seen.has(n)) {
-        duplicated += 1;
+        if (excused.has(n)) duplicatedExcused += 1;
+        else duplicated += 1;
         continue;
       }
       seen.add(n);
       if (n < highest) outOfOrder += 1;
       highest = Math.max(highest, n);
     }
-    return { sent: sent.length, received: seen.size, lost: sent.filter((n) => !seen.has(n)).length, duplicated, outOfOrder };
+    return { sent: sent.length, received: seen.size, lost: sent.filter((n) => !seen.has(n)).length, duplicated, duplicatedExcused, outOfOrder };
   }
 
   close(): void {

@@ -103,6 +103,11 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
         void withAck(logger, ctx, ack, () => Promise.reject(new AppError('RATE_LIMITED', `More than ${deps.eventsPerSecond} events per second`)));
         return;
       }
+      if (!deps.accepting()) {
+        // Draining: the transport closes soon, so a new event would be cut off mid-way; say so now.
+        void withAck(logger, ctx, ack, () => Promise.reject(new AppError('SERVICE_UNAVAILABLE', 'This node is shutting down; send it again once reconnected', { retryAfter: 1 })));
+        return;
+      }
       if (nestsDeeperThan(args, MAX_NESTING)) {
         void withAck(logger, ctx, ack, () => Promise.reject(new AppError('BAD_REQUEST', `The event's arguments nest deeper than ${MAX_NESTING} levels`)));
         return;
