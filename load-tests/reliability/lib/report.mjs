@@ -118,6 +118,8 @@ export function render(results, { soak } = {}) {
     '  push request and the same process reads the clock when the message arrives, so both ends share',
     '  one clock. That client and its pushes run in the runner; crowds and floods run in a separate',
     '  client process so that the runner measures pushgate, not its own busy event loop.',
+    '- "Lost" and "duplicated" count deliveries: a message answered 2xx that one client never got counts',
+    '  once for that client. A message is owed to every client that was in its room when it was pushed.',
     '- "Latency flat" is held when the p99 during (and after) the fault or flood is at most',
     '  max(3 × the p99 before, 50 ms). On 2 shared cores the flood generator competes with pushgate for',
     '  CPU, which is part of what is measured.',
