@@ -15,7 +15,7 @@ export const id = 'redis-restart';
 export const title = 'Redis killed and restarted under steady pushes';
 export const budgetS = (quick) => (quick ? 75 : 120);
 const FREEZE_MS = 1000;
-export const notes = `Two nodes share a private redis-server. Clients (half on each node, websocket transport) join the room \`steady\` and keep their offsets for \`auth.recover\`. Two senders broadcast numbered messages to the room, one through each node, every 50 ms, one request at a time, each with a fixed id (\`rr-a-<n>\`, \`rr-b-<n>\`); a refused or unanswered push is retried with the same id. The redis-server is killed with SIGKILL, left down, then started again on the same port (empty: no persistence). Part 2 repeats the outage (2 s) but freezes node A with SIGSTOP just before Redis is started again and thaws it ${FREEZE_MS / 1000} s later, the way a long GC pause or a starved CPU delays one node's reconnection: node B serves again first; the messages B answers 2xx meanwhile are counted on A's clients. /health/ready and /health/live of both nodes are polled every 100 ms. "Lost" counts, per client, the messages whose push was answered 2xx that it never received; "duplicated" counts second deliveries of a message to one client. Push latency is the request's answer time; a request not answered within ${REQUEST_TIMEOUT_MS / 1000} s counts as hung.`;
+export const notes = `Two nodes share a private redis-server. Clients (half on each node, websocket transport) join the room \`steady\` and keep their offsets for \`auth.recover\`. Two senders broadcast numbered messages to the room, one through each node, every 50 ms, one request at a time, each with a fixed id (\`rr-a-<n>\`, \`rr-b-<n>\`); a refused or unanswered push is retried with the same id. The redis-server is killed with SIGKILL, left down, then started again on the same port (empty: no persistence). Part 2 repeats the outage (2 s) but freezes node A with SIGSTOP just before Redis is started again and thaws it ${FREEZE_MS / 1000} s after node B reports ready again, the way a long GC pause or a starved CPU can delay one node's reconnection past any fixed grace period: B serves again while A has not re-subscribed; the messages B answers 2xx meanwhile are counted on A's clients. /health/ready and /health/live of both nodes are polled every 100 ms. "Lost" counts, per client, the messages whose push was answered 2xx that it never received; "duplicated" counts second deliveries of a message to one client. Push latency is the request's answer time; a request not answered within ${REQUEST_TIMEOUT_MS / 1000} s counts as hung.`;
 
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
@@ -126,7 +126,7 @@ export async function run(ctx) {
     'no 2xx for a lost message (0 lost)': lost === 0,
     'refused pushes retried with the same id, delivered once (0 duplicated)': duplicated === 0 && retried.length > 0,
     'cross-node fan-out works after the restart': crossAtoB.lost === 0 && crossBtoA.lost === 0 && crossAtoB.received > 0 && crossBtoA.received > 0,
-    [`part 2 (A frozen ${FREEZE_MS / 1000} s across the restart): pushes through B answered 2xx meanwhile reach A's clients`]: whileFrozen.length > 0 && frozenTally.lost === 0,
+    [`part 2 (A frozen across the restart until ${FREEZE_MS / 1000} s after B is ready): pushes through B answered 2xx meanwhile reach A's clients`]: whileFrozen.length > 0 && frozenTally.lost === 0,
     'part 2: no 2xx for a lost message afterwards either': tallies2.every((t) => t.lost === 0 && t.duplicated === 0),
   };
   const figures = {
@@ -144,7 +144,7 @@ export async function run(ctx) {
     'RSS (rr-b)': rss(mem.window(b.name, killedAt, part2At)),
   };
   return {
-    done: `2 nodes, ${perNode * 2} clients in one room, 2 senders × 20 pushes/s; redis-server SIGKILLed for ${T.outage / 1000} s, then restarted empty; part 2: killed again, restarted while node A is frozen for ${FREEZE_MS / 1000} s`,
+    done: `2 nodes, ${perNode * 2} clients in one room, 2 senders × 20 pushes/s; redis-server SIGKILLed for ${T.outage / 1000} s, then restarted empty; part 2: killed again, restarted while node A is frozen until ${FREEZE_MS / 1000} s after B is ready`,
     held,
     figures,
     raw: { phases: phases.list, twice, tallies, tallies2, frozenTally, whileFrozen, crossAtoB, crossBtoA, reconnects, pushLatency, toNotReady, toReady, killedAt, restartedAt, logs: [a, b].map((n) => n.logs.counts) },
