@@ -18,6 +18,16 @@ const FREEZE_MS = 1000;
 export const notes = `Two nodes share a private redis-server. Clients (half on each node, websocket transport) join the room \`steady\` and keep their offsets for \`auth.recover\`. Two senders broadcast numbered messages to the room, one through each node, every 50 ms, one request at a time, each with a fixed id (\`rr-a-<n>\`, \`rr-b-<n>\`); a refused or unanswered push is retried with the same id. The redis-server is killed with SIGKILL, left down, then started again on the same port (empty: no persistence). Part 2 repeats the outage (2 s) but freezes node A with SIGSTOP just before Redis is started again and thaws it ${FREEZE_MS / 1000} s after node B reports ready again, the way a long GC pause or a starved CPU can delay one node's reconnection past any fixed grace period: B serves again while A has not re-subscribed; the messages B answers 2xx meanwhile are counted on A's clients. /health/ready and /health/live of both nodes are polled every 100 ms. "Lost" counts, per client, the messages whose push was answered 2xx that it never received; "duplicated" counts second deliveries of a message to one client. Push latency is the request's answer time; a request not answered within ${REQUEST_TIMEOUT_MS / 1000} s counts as hung.`;
 
 const range = (n) => Array.from({ length: n }, (_, i) => i);
+/** `503 SERVICE_UNAVAILABLE × 12 → 200` */
+const runs = (xs) => {
+  const out = [];
+  for (const x of xs) {
+    const last = out[out.length - 1];
+    if (last && last[0] === x) last[1] += 1;
+    else out.push([x, 1]);
+  }
+  return out.map(([x, k]) => (k > 1 ? `${x} × ${k}` : x)).join(' → ');
+};
 
 export async function run(ctx) {
   const T = ctx.quick ? { before: 4000, outage: 5000, after: 5000 } : { before: 8000, outage: 12000, after: 8000 };
@@ -139,7 +149,7 @@ export async function run(ctx) {
     'ready again after restart': toReady.map((t, i) => `${[a, b][i].name} ${t === null ? 'never' : ms(t - restartedAt)}`).join(', '),
     'cross-node after restart': `A→B clients ${crossAtoB.received}/${crossAtoB.received + crossAtoB.lost} · B→A clients ${crossBtoA.received}/${crossBtoA.received + crossBtoA.lost}`,
     'part 2': `B ready ${bReady2 === null ? 'never' : `${ms(bReady2 - frozenAt)} after the restart`}, A ready ${aReady2 === null ? 'never' : `${ms(aReady2 - thawedAt)} after it was thawed`}; pushes through B answered 2xx while A was frozen: ${whileFrozen.length}, deliveries to A's ${perNode} clients ${frozenTally.received}/${whileFrozen.length * perNode} (lost ${frozenTally.lost}); all of part 2: ${int(attempts2.length)} requests (${counts(countBy(attempts2, (x) => x.outcome))}), slowest ${ms(Math.max(0, ...attempts2.map((x) => x.ms)))}; ${int(sent2[0].length + sent2[1].length)} messages answered 2xx, deliveries lost ${tallies2.reduce((x, t) => x + t.lost, 0)}, duplicated ${tallies2.reduce((x, t) => x + t.duplicated, 0)}`,
-    'delivered twice': twice.length ? twice.map((d) => `${d.id} (attempts: ${d.attempts.join(' → ')})`).join(', ') : 'none',
+    'delivered twice': twice.length ? twice.map((d) => `${d.id} (attempts: ${runs(d.attempts)})`).join(', ') : 'none',
     'RSS (rr-a)': rss(mem.window(a.name, killedAt, part2At)),
     'RSS (rr-b)': rss(mem.window(b.name, killedAt, part2At)),
   };

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/*
+ * Finding (sigterm-drain): requests that reached a node just before SIGTERM but were not parsed yet
+ * are reset instead of answered: the drain's http.close() also closes connections Node considers idle
+ * (Node >= 19), which includes a fresh connection whose request is still in its socket buffer.
+ *   node load-tests/reliability/repros/drain-reset.mjs [ms between sending and the signal, default 5]
+ */
+import http from 'node:http';
+import { countBy, killAllChildren, runSecrets, sleep } from '../lib/common.mjs';
+import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+
+const s = runSecrets();
+const launch = { entry: buildServer({ build: false }) };
+const redis = await RedisProc.start();
+const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '5000' };
+const node = await PushgateProc.start({ name: 'reset', env, launch });
+const push = (i) =>
+  new Promise((resolve) => {
+    const body = JSON.stringify({ users: ['nobody'], event: 'e', data: { i }, id: `r-${i}` });
+    const req = http.request({ host: '127.0.0.1', port: node.port, method: 'POST', path: '/api/v1/push', agent: false, headers: { authorization: `Bearer ${s.adminKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.statusCode)));
+    });
+    req.on('error', (e) => resolve(e.code ?? e.message));
+    req.end(body);
+  });
+const answers = Array.from({ length: 20 }, (_, i) => push(i));
+await sleep(Number(process.argv[2] ?? 5));
+node.kill('SIGTERM');
+console.log(countBy(await Promise.all(answers)));
+await node.exited;
+killAllChildren();
+process.exit(0);

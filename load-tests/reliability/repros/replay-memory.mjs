@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/*
+ * Finding (slow-consumer): recovery replays a whole gap at once. A client that missed 1,000 × 64 KiB
+ * messages (62.5 MiB) reconnects with its offset while reading normally: the node's RSS jumps by
+ * several hundred MiB and the slow-consumer guard often cuts the recovering client, which reconnects
+ * and is replayed the rest again (pushgate_messages_replayed_total above 1,000).
+ *   node load-tests/reliability/repros/replay-memory.mjs
+ */
+import { killAllChildren, runSecrets, sleep, until } from '../lib/common.mjs';
+import { TrackedClient } from '../lib/clients.mjs';
+import { metricSum, request, scrapeMetrics } from '../lib/http.mjs';
+import { buildServer, memoryOf, PushgateProc, RedisProc } from '../lib/processes.mjs';
+
+const s = runSecrets();
+const launch = { entry: buildServer({ build: false }) };
+const redis = await RedisProc.start();
+const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
+const node = await PushgateProc.start({ name: 'replay', env, launch });
+const first = new TrackedClient(node.url, { secret: s.jwtSecret, userId: 'u' });
+await first.ready();
+const offset = first.offsets['user:u'];
+first.close();
+const pad = 'x'.repeat(64 * 1024);
+for (let n = 1; n <= 1000; n++) await request(node.url, { method: 'POST', path: '/api/v1/push', key: s.adminKey, body: { users: ['u'], event: 'chunk', data: { n, pad } } });
+const before = memoryOf(node.pid).rss;
+let peak = before;
+const sampler = setInterval(() => (peak = Math.max(peak, memoryOf(node.pid)?.rss ?? 0)), 50);
+const back = new TrackedClient(node.url, { secret: s.jwtSecret, userId: 'u' });
+back.offsets['user:u'] = offset;
+await until(() => new Set(back.got.get('chunk') ?? []).size >= 1000, 30000, 100);
+await sleep(1500);
+clearInterval(sampler);
+const m = await scrapeMetrics(node.url);
+console.log({ received: new Set(back.got.get('chunk')).size, reconnections: back.welcomes.length - 1, rssBeforeMiB: Math.round(before / 2 ** 20), rssPeakMiB: Math.round(peak / 2 ** 20), slowConsumerCuts: metricSum(m, 'pushgate_slow_consumer_disconnects_total'), replayed: metricSum(m, 'pushgate_messages_replayed_total') });
+back.close();
+killAllChildren();
+process.exit(0);

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/*
+ * Finding (redis-restart, part 2): after a Redis restart, node B serves again while node A (frozen,
+ * as by a long GC pause) has not re-subscribed yet. Pushes through B are answered 2xx; A's connected
+ * clients never get them, and since they never reconnect, no recovery fills the gap.
+ *   node load-tests/reliability/repros/resubscribe.mjs
+ */
+import { killAllChildren, runSecrets, sleep, until } from '../lib/common.mjs';
+import { TrackedClient } from '../lib/clients.mjs';
+import { is2xx, request } from '../lib/http.mjs';
+import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+
+const s = runSecrets();
+const launch = { entry: buildServer({ build: false }) };
+const redis = await RedisProc.start();
+const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
+const a = await PushgateProc.start({ name: 'a', env, launch });
+const b = await PushgateProc.start({ name: 'b', env, launch });
+const c = new TrackedClient(a.url, { secret: s.jwtSecret, userId: 'u', rooms: ['r'] });
+await c.ready();
+await c.join('r');
+const ready = (n) => request(n.url, { path: '/health/ready' }).then((r) => r.status === 200);
+const push = (n) => request(b.url, { method: 'POST', path: '/api/v1/rooms/r/broadcast', key: s.adminKey, body: { event: 'e', data: { n }, id: `m-${n}` } });
+await redis.kill();
+await until(async () => !(await ready(a)) && !(await ready(b)), 10000);
+a.child.kill('SIGSTOP');
+await redis.start();
+await until(() => ready(b), 15000);
+const sent = [];
+for (let n = 1; n <= 10; n++) if (is2xx(await push(n))) sent.push(n);
+a.child.kill('SIGCONT');
+await until(() => ready(a), 15000);
+for (let n = 11; n <= 20; n++) if (is2xx(await push(n))) sent.push(n);
+await sleep(1000);
+const t = c.tally('e', sent);
+console.log({ answered2xx: sent.length, receivedOnA: t.received, missing: t.missing, clientReconnected: c.welcomes.length > 1 });
+c.close();
+killAllChildren();
+process.exit(t.lost > 0 ? 1 : 0);

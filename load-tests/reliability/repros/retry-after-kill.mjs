@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/*
+ * Finding (node-sigkill): a node SIGKILLed between admitting a push (idempotency record + history)
+ * and publishing it. The backend's retry with the same id, through another node, is answered 2xx as
+ * a repeat and never published: clients connected elsewhere never get the message (only a client
+ * that reconnects and recovers finds it in history).
+ *   node load-tests/reliability/repros/retry-after-kill.mjs
+ * The first node is killed as soon as it answered the first of 300 concurrent pushes.
+ * Prints how many of the 2xx-answered messages a client on the other node received live.
+ */
+import { countBy, killAllChildren, runSecrets, sleep } from '../lib/common.mjs';
+import { TrackedClient } from '../lib/clients.mjs';
+import { is2xx, outcome, request } from '../lib/http.mjs';
+import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+
+const s = runSecrets();
+const launch = { entry: buildServer({ build: false }) };
+const redis = await RedisProc.start();
+const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
+const a = await PushgateProc.start({ name: 'a', env, launch });
+const b = await PushgateProc.start({ name: 'b', env, launch });
+const c = new TrackedClient(b.url, { secret: s.jwtSecret, userId: 'u', rooms: ['r'] });
+await c.ready();
+await c.join('r');
+const push = (node, n) => request(node.url, { method: 'POST', path: '/api/v1/rooms/r/broadcast', key: s.adminKey, fresh: true, body: { event: 'e', data: { n }, id: `m-${n}` } });
+const N = 300;
+const first = Array.from({ length: N }, (_, i) => push(a, i + 1));
+await Promise.race(first.map((p) => p.then((r) => (is2xx(r) ? r : new Promise(() => undefined)))));
+a.child.kill('SIGKILL');
+const firstOut = await Promise.all(first);
+const retried = [];
+for (let i = 0; i < N; i++) if (!is2xx(firstOut[i])) retried.push([i + 1, await push(b, i + 1)]);
+await sleep(1500);
+const sent = [...firstOut.flatMap((r, i) => (is2xx(r) ? [i + 1] : [])), ...retried.filter(([, r]) => is2xx(r)).map(([n]) => n)];
+const t = c.tally('e', sent);
+console.log({ firstAttempts: countBy(firstOut, outcome), retriedThroughB: countBy(retried, ([, r]) => outcome(r)), answered2xx: sent.length, receivedLiveOnB: t.received, lost: t.lost });
+c.close();
+killAllChildren();
+process.exit(t.lost > 0 ? 1 : 0);
