@@ -6,14 +6,10 @@
  *   node load-tests/reliability/repros/drain-reset.mjs [ms between sending and the signal, default 5]
  */
 import http from 'node:http';
-import { countBy, killAllChildren, runSecrets, sleep } from '../lib/common.mjs';
-import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+import { countBy, killAllChildren, sleep } from '../lib/common.mjs';
+import { reproNodes } from './setup.mjs';
 
-const s = runSecrets();
-const launch = { entry: buildServer({ build: false }) };
-const redis = await RedisProc.start();
-const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '5000' };
-const node = await PushgateProc.start({ name: 'reset', env, launch });
+const { s, nodes: [node] } = await reproNodes(['reset'], { SHUTDOWN_TIMEOUT_MS: '5000' });
 const push = (i) =>
   new Promise((resolve) => {
     const body = JSON.stringify({ users: ['nobody'], event: 'e', data: { i }, id: `r-${i}` });

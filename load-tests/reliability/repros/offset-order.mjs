@@ -6,17 +6,12 @@
  * received and sends it as auth.recover (contract §6) then gets the higher ones replayed: duplicates.
  *   node load-tests/reliability/repros/offset-order.mjs
  */
-import { killAllChildren, runSecrets, sleep } from '../lib/common.mjs';
+import { killAllChildren, sleep } from '../lib/common.mjs';
 import { TrackedClient } from '../lib/clients.mjs';
 import { request } from '../lib/http.mjs';
-import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+import { reproNodes } from './setup.mjs';
 
-const s = runSecrets();
-const launch = { entry: buildServer({ build: false }) };
-const redis = await RedisProc.start();
-const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
-const a = await PushgateProc.start({ name: 'a', env, launch });
-const b = await PushgateProc.start({ name: 'b', env, launch });
+const { s, nodes: [a, b] } = await reproNodes(['a', 'b']);
 const c = new TrackedClient(a.url, { secret: s.jwtSecret, userId: 'u', rooms: ['r'] });
 await c.ready();
 await c.join('r');

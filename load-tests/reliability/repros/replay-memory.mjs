@@ -6,16 +6,13 @@
  * and is replayed the rest again (pushgate_messages_replayed_total above 1,000).
  *   node load-tests/reliability/repros/replay-memory.mjs
  */
-import { killAllChildren, runSecrets, sleep, until } from '../lib/common.mjs';
+import { killAllChildren, sleep, until } from '../lib/common.mjs';
 import { TrackedClient } from '../lib/clients.mjs';
 import { metricSum, request, scrapeMetrics } from '../lib/http.mjs';
-import { buildServer, memoryOf, PushgateProc, RedisProc } from '../lib/processes.mjs';
+import { memoryOf } from '../lib/processes.mjs';
+import { reproNodes } from './setup.mjs';
 
-const s = runSecrets();
-const launch = { entry: buildServer({ build: false }) };
-const redis = await RedisProc.start();
-const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
-const node = await PushgateProc.start({ name: 'replay', env, launch });
+const { s, nodes: [node] } = await reproNodes(['replay']);
 const first = new TrackedClient(node.url, { secret: s.jwtSecret, userId: 'u' });
 await first.ready();
 const offset = first.offsets['user:u'];

@@ -5,17 +5,12 @@
  * clients never get them, and since they never reconnect, no recovery fills the gap.
  *   node load-tests/reliability/repros/resubscribe.mjs
  */
-import { killAllChildren, runSecrets, sleep, until } from '../lib/common.mjs';
+import { killAllChildren, sleep, until } from '../lib/common.mjs';
 import { TrackedClient } from '../lib/clients.mjs';
 import { is2xx, request } from '../lib/http.mjs';
-import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+import { reproNodes } from './setup.mjs';
 
-const s = runSecrets();
-const launch = { entry: buildServer({ build: false }) };
-const redis = await RedisProc.start();
-const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
-const a = await PushgateProc.start({ name: 'a', env, launch });
-const b = await PushgateProc.start({ name: 'b', env, launch });
+const { s, redis, nodes: [a, b] } = await reproNodes(['a', 'b']);
 const c = new TrackedClient(a.url, { secret: s.jwtSecret, userId: 'u', rooms: ['r'] });
 await c.ready();
 await c.join('r');

@@ -8,17 +8,12 @@
  * The first node is killed as soon as it answered the first of 300 concurrent pushes.
  * Prints how many of the 2xx-answered messages a client on the other node received live.
  */
-import { countBy, killAllChildren, runSecrets, sleep } from '../lib/common.mjs';
+import { countBy, killAllChildren, sleep } from '../lib/common.mjs';
 import { TrackedClient } from '../lib/clients.mjs';
 import { is2xx, outcome, request } from '../lib/http.mjs';
-import { buildServer, PushgateProc, RedisProc } from '../lib/processes.mjs';
+import { reproNodes } from './setup.mjs';
 
-const s = runSecrets();
-const launch = { entry: buildServer({ build: false }) };
-const redis = await RedisProc.start();
-const env = { NODE_ENV: 'production', JWT_SECRET: s.jwtSecret, API_KEYS: `admin:${s.adminKey}:admin`, REDIS_URL: redis.url, RATE_LIMIT_CONNECTIONS: '0', RATE_LIMIT_HTTP: '0', RATE_LIMIT_EVENTS: '0' };
-const a = await PushgateProc.start({ name: 'a', env, launch });
-const b = await PushgateProc.start({ name: 'b', env, launch });
+const { s, nodes: [a, b] } = await reproNodes(['a', 'b']);
 const c = new TrackedClient(b.url, { secret: s.jwtSecret, userId: 'u', rooms: ['r'] });
 await c.ready();
 await c.join('r');
