@@ -92,7 +92,8 @@ export class Recovery {
    */
   private async rejoinOnly(socket: PgSocket, recover: unknown): Promise<RecoveredPayload> {
     return this.eachStream(recover, async (stream) => {
-      if (isPersonalRoom(stream)) return stream === userRoom(socket.data.userId) ? { recovered: false, replayed: 0 } : this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
+      if (stream === userRoom(socket.data.userId)) return { recovered: false, replayed: 0 };
+      if (isPersonalRoom(stream)) return this.notYours();
       try {
         await this.deps.rooms.join(socket, stream);
       } catch (err) {
@@ -108,7 +109,7 @@ export class Recovery {
     return this.eachStream(recover, async (stream, offset) => {
       if (typeof offset !== 'string' || !parseOffset(offset)) return this.refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
       if (stream === personal) return (await this.recoverStream(socket, stream, offset, async () => undefined)).report;
-      if (isPersonalRoom(stream)) return this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
+      if (isPersonalRoom(stream)) return this.notYours();
       return (await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream))).report;
     });
   }
@@ -160,6 +161,10 @@ export class Recovery {
     let gate = this.gates.get(socket);
     if (!gate) this.gates.set(socket, (gate = new DeliveryGate(socket, () => this.gates.delete(socket))));
     return gate;
+  }
+
+  private notYours(): StreamRecovery {
+    return this.refused(new AppError('FORBIDDEN', 'Only your own personal stream can be recovered'));
   }
 
   private refused(err: AppError): StreamRecovery {
