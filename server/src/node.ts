@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config/config';
 import type { NodeStatus, StatusResponse } from './contracts/api';
-import { redisBus, type ClusterBus } from './cluster/adapter';
+import { redisBus } from './cluster/adapter';
 import type { HistoryStore } from './cluster/history-store';
 import { MemoryHistoryStore } from './cluster/memory-history-store';
 import { MemoryNodeRegistry } from './cluster/memory-node-registry';
@@ -13,6 +13,7 @@ import { MemoryRateLimitStore } from './cluster/memory-rate-limit-store';
 import type { NodeRegistry } from './cluster/node-registry';
 import type { PresenceChange, PresenceStore } from './cluster/presence-store';
 import type { PushStore } from './cluster/push-store';
+import { decodeWire } from './cluster/push-wire';
 import type { RateLimitStore } from './cluster/rate-limit-store';
 import { createRedisConnections, type RedisConnections } from './cluster/redis';
 import { RedisHistoryStore } from './cluster/redis-history-store';
@@ -32,6 +33,7 @@ import { ClusterCommands } from './realtime/cluster-commands';
 import { ConnectionManager } from './realtime/connection-manager';
 import { acceptStickyConnections, attachGateway, createIoServer } from './realtime/io';
 import { PresenceEvents } from './realtime/presence-events';
+import { PushFanout } from './realtime/push-fanout';
 import { Recovery } from './realtime/recovery';
 import { RoomManager } from './realtime/room-manager';
 import { SlowConsumerGuard } from './realtime/slow-consumer-guard';
@@ -44,6 +46,7 @@ import { HttpBackendClient, type BackendClient } from './routing/backend-client'
 import type { CircuitBreakerOptions } from './routing/circuit-breaker';
 import { MessageRouter } from './routing/message-router';
 import { PushService } from './routing/push-service';
+import { Receipts } from './routing/receipts';
 
 const LOOP_RESOLUTION_MS = 20;
 
@@ -54,6 +57,11 @@ const LOOP_RESOLUTION_MS = 20;
  * have would be answered 2xx yet never reach their sockets.
  */
 const REDIS_SETTLE_MS = 2000;
+
+/** Every push, as the admission script publishes it (cluster/push-wire.ts). */
+const pushChannel = (prefix: string) => `${prefix}#push`;
+/** Receipt counts for the pushes a node admitted with `ack`. */
+const ackChannel = (prefix: string, node: string) => `${prefix}#ack#${node}`;
 
 export interface NodeOptions {
   logger?: Logger;
@@ -90,6 +98,11 @@ export class PushgateNode {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly trust: TrustFn;
   private readonly slowConsumers: SlowConsumerGuard;
+  private readonly fanout: PushFanout;
+  private readonly receipts: Receipts;
+  /** The push and receipt channels are subscribed (node-redis re-subscribes them after a reconnect). */
+  private pushesSubscribed = false;
+  private undecodable = 0;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;
@@ -117,12 +130,14 @@ export class PushgateNode {
     // The stores exist before Socket.IO does; presence transitions reach its events through this.
     let presenceEvents: PresenceEvents | null = null;
     const onPresence = (changes: PresenceChange[]) => presenceEvents?.announce(changes);
+    // Pushes reach this node's sockets only through the fanout, which needs Socket.IO (built below).
+    let fanout: PushFanout | null = null;
     let push: PushStore;
     let history: HistoryStore | null;
     if (this.redis) {
       const data = this.redis.data;
       this.presence = new RedisPresenceStore(data, config.redisPrefix, onPresence);
-      push = new RedisPushStore(data, config.redisPrefix, config.history);
+      push = new RedisPushStore(data, config.redisPrefix, config.history, pushChannel(config.redisPrefix), config.redisSharded);
       history = config.history ? new RedisHistoryStore(data, config.redisPrefix, config.history) : null;
       this.counters = new RedisRateLimitStore(data, config.redisPrefix);
       this.registry = new RedisNodeRegistry(data, config.redisPrefix, this.presence);
@@ -131,7 +146,7 @@ export class PushgateNode {
       this.presence = presence;
       const memoryHistory = config.history ? new MemoryHistoryStore(config.history, clock) : null;
       history = memoryHistory;
-      push = new MemoryPushStore(presence, clock, memoryHistory);
+      push = new MemoryPushStore(presence, clock, memoryHistory, (w) => fanout!.receive(w));
       this.counters = new MemoryRateLimitStore(clock);
       this.registry = new MemoryNodeRegistry(clock);
     }
@@ -155,13 +170,10 @@ export class PushgateNode {
       app!(req, res);
     });
     this.http.on('clientError', answerClientError);
-    const bus: ClusterBus | null = this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded, logger) : null;
-    // A single node hands a push over by writing it to its own sockets: nothing to wait for.
-    const handedOver = (emit: () => void): Promise<void> => (bus ? bus.published(emit) : (emit(), Promise.resolve()));
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
-      adapter: bus?.adapter,
+      adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded, logger) : undefined,
       accepting: () => !this.draining,
     });
 
@@ -193,7 +205,7 @@ export class PushgateNode {
       accepting: () => !this.draining,
       connections: this.connections,
       rooms,
-      recovery: new Recovery({ history, rooms, metrics: this.metrics, logger }),
+      recovery: new Recovery({ history, rooms, metrics: this.metrics, logger, seen: (stream, offset) => this.fanout.seen(stream, offset) }),
       router: this.router,
       verifier,
       clock,
@@ -202,26 +214,36 @@ export class PushgateNode {
       track: (work) => this.track(work),
     });
 
-    const pushService = new PushService({
-      broadcaster: {
-        emit: (targetRooms, except, event, data, meta) => {
-          let op = this.io.to(targetRooms);
-          if (except.length > 0) op = op.except(except);
-          return handedOver(() => op.emit(event, data, meta));
-        },
-        emitWithAcks: (targetRooms, except, event, data, meta, timeoutMs) => {
-          let op = this.io.to(targetRooms);
-          if (except.length > 0) op = op.except(except);
-          let acks!: Promise<number>;
-          const sent = handedOver(() => {
-            acks = new Promise<number>((resolve) => {
-              // On timeout Socket.IO still hands over the acknowledgements that did arrive.
-              op.timeout(timeoutMs).emit(event, data, meta, (_err: Error | null, responses: unknown[] | undefined) => resolve(responses?.length ?? 0));
-            });
-          });
-          return { sent, acks };
-        },
+    const receipts = new Receipts();
+    const redis = this.redis;
+    fanout = new PushFanout({
+      io: this.io,
+      // A single node cannot miss its own pushes; in a cluster a node can miss some on the bus.
+      history: this.redis ? history : null,
+      metrics: this.metrics,
+      logger,
+      report: (node, token, acked) => {
+        if (node === config.nodeId || !redis) return receipts.report(token, acked);
+        redis.pub.publish(ackChannel(config.redisPrefix, node), `${token}:${acked}`).catch((err: Error) => logger.debug('could not report receipts', { node, error: err.message }));
       },
+    });
+    this.fanout = fanout;
+    this.receipts = receipts;
+    if (redis) {
+      // node-redis re-subscribes before it reports 'ready': from then on nothing more is missed,
+      // and what was published while the subscriber was away is delivered from history.
+      let lost = false;
+      redis.sub.on('reconnecting', () => (lost = true));
+      redis.sub.on('end', () => (lost = true));
+      redis.sub.on('ready', () => {
+        if (!lost || this.draining) return;
+        lost = false;
+        fanout!.catchUp().catch((err: Error) => logger.warn('catch-up after re-subscribing failed', { error: err.message }));
+      });
+    }
+    const pushService = new PushService({
+      receipts,
+      nodeId: config.nodeId,
       store: push,
       keepHistory: config.history !== null,
       clusterUp: () => this.redisState() !== 'down',
@@ -272,6 +294,7 @@ export class PushgateNode {
         this.logger.warn('redis is not reachable yet: serving, not ready, retrying in the background');
       }
     }
+    this.subscribePushes();
     await this.beat();
     this.history.start();
     this.slowConsumers.start();
@@ -363,7 +386,38 @@ export class PushgateNode {
 
   private redisState(): 'up' | 'down' | 'none' {
     if (!this.redis) return 'none';
-    return this.redis.isUp() && this.clock.now() >= this.redisSettledAt ? 'up' : 'down';
+    return this.redis.isUp() && this.pushesSubscribed && this.clock.now() >= this.redisSettledAt ? 'up' : 'down';
+  }
+
+  /**
+   * Subscribes once Redis is reachable (with the offline queue off, a SUBSCRIBE sent earlier would
+   * fail and be forgotten); node-redis itself re-subscribes after every reconnect.
+   */
+  private subscribePushes(): void {
+    const redis = this.redis;
+    if (!redis || this.pushesSubscribed || !redis.sub.isReady) return;
+    this.pushesSubscribed = true;
+    const { redisPrefix: prefix, nodeId, redisSharded } = this.config;
+    const onPush = (raw: string) => {
+      try {
+        this.fanout.receive(decodeWire(raw));
+      } catch (err) {
+        // Not something the admission script wrote (another program on the channel): skip it, say so now and then.
+        if (this.undecodable++ % 1000 === 0) this.logger.warn('skipped a message on the push channel that is not a push', { error: (err as Error).message, skipped: this.undecodable });
+      }
+    };
+    const onReceipts = (raw: string) => {
+      const at = raw.lastIndexOf(':');
+      const acked = Number(raw.slice(at + 1));
+      if (at > 0 && Number.isInteger(acked)) this.receipts.report(raw.slice(0, at), acked);
+    };
+    Promise.all([
+      redisSharded ? redis.sub.sSubscribe(pushChannel(prefix), onPush) : redis.sub.subscribe(pushChannel(prefix), onPush),
+      redis.sub.subscribe(ackChannel(prefix, nodeId), onReceipts),
+    ]).catch((err: Error) => {
+      this.pushesSubscribed = false;
+      this.logger.warn('could not subscribe to pushes; retrying when Redis is back', { error: err.message });
+    });
   }
 
   /** After an outage Redis may have lost everything (no persistence): publish this node's state again. */
@@ -373,6 +427,7 @@ export class PushgateNode {
       return;
     }
     this.redisUpSeen = true;
+    this.subscribePushes();
     if (!this.redisWasDown || this.draining) return;
     this.redisWasDown = false;
     this.redisSettledAt = this.clock.now() + REDIS_SETTLE_MS;

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import { ADMIN_KEY, closeAllClients, connectClient, connectUser, emitAck, makeToken, nextEvent, startNode, type TestNode } from '../support/node';
+import { ADMIN_KEY, closeAllClients, connectClient, connectUser, emitAck, eventually, makeToken, nextEvent, startNode, type TestNode } from '../support/node';
 
 /*
  * Contract section 6 on a single node (memory history): recovery on connect and on room:join,
@@ -164,6 +164,131 @@ describe('recovery on a single node', () => {
       closeAllClients();
       await second.stop();
     }
+  });
+});
+
+/** The TCP socket under a socket.io-client WebSocket transport (engine.io-client → ws → net.Socket). */
+function tcpOf(socket: ClientSocket): { pause(): void; resume(): void } {
+  const transport = socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } };
+  return transport.ws._socket;
+}
+
+/** Resolves once `got` holds `n` events named `event` (checked as each event arrives). */
+function untilCount(socket: ClientSocket, got: [string, unknown, Meta | undefined][], event: string, n: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (got.filter(([e]) => e === event).length < n) return;
+      socket.offAny(check);
+      resolve();
+    };
+    socket.onAny(check);
+    socket.once('disconnect', (reason: string) => reject(new Error(`disconnected (${reason}) before ${n} "${event}"`)));
+    check();
+  });
+}
+
+describe('recovery of a gap larger than one page (REPLAY_PAGE_ENTRIES = 100)', () => {
+  const LIMIT = 1024 * 1024;
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await startNode({ HISTORY_SIZE: '1000', MAX_SOCKET_BUFFER_BYTES: String(LIMIT) });
+  });
+  afterEach(closeAllClients);
+  afterAll(() => node.stop());
+
+  const slowConsumerCuts = async () => Number(/^pushgate_slow_consumer_disconnects_total\{[^}]*\} (\d+)$/m.exec((await request(node.url).get('/metrics')).text)?.[1]);
+
+  /** Pushes `n` messages numbered from `from` to the user, one after another. */
+  async function pushRun(user: string, from: number, n: number, pad = '') {
+    for (let i = from; i < from + n; i++) await push(node, { users: [user], event: 'chunk', data: { n: i, pad }, id: `${user}-${i}` });
+  }
+
+  /** Reconnects recovering the personal stream; the client stops reading at `welcome` until `whilePaused` is done. */
+  async function recoverPaused(user: string, offset: string, whilePaused: () => Promise<void>) {
+    const socket = connectClient(node.url, { token: makeToken({ sub: user }), recover: { [`user:${user}`]: offset } });
+    const got = recordAll(socket);
+    const paused = new Promise<void>((resolve) => socket.once('welcome', () => (tcpOf(socket).pause(), resolve())));
+    await paused;
+    await whilePaused();
+    tcpOf(socket).resume();
+    return { socket, got };
+  }
+
+  /** What arrived, checked: every chunk once and in order, the replay before `recovered`, the live ones after. */
+  function checkArrival(got: [string, unknown, Meta | undefined][], total: number) {
+    const names = got.map(([e]) => e);
+    expect(names[0]).toBe('welcome');
+    const chunks = got.filter(([e]) => e === 'chunk').map(([, data]) => (data as { n: number }).n);
+    expect(chunks).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    const at = names.indexOf('recovered');
+    const report = (got[at]![1] as Recovered).streams;
+    const [stream] = Object.keys(report);
+    const before = got.slice(0, at).filter(([e]) => e === 'chunk');
+    // `replayed` counts exactly what came before the report; `offset` is the last of those.
+    expect(report[stream!]).toEqual({ recovered: true, replayed: before.length, offset: before[before.length - 1]![2]!.offset });
+    return before.length;
+  }
+
+  it('replays several pages complete, in order and once, then the live messages held meanwhile', async () => {
+    const { socket, welcome } = await connectUser(node.url, 'pages');
+    socket.disconnect();
+    await pushRun('pages', 1, 250);
+    const back = await recoverPaused('pages', welcome.offsets!['user:pages']!, () => pushRun('pages', 251, 5));
+    await untilCount(back.socket, back.got, 'chunk', 255);
+    expect(checkArrival(back.got, 255)).toBeGreaterThanOrEqual(250);
+    // Still joined and gated no more: the next push arrives live, once.
+    const live = nextEvent<[{ n: number }]>(back.socket, 'chunk');
+    await pushRun('pages', 256, 1);
+    expect((await live)[0].n).toBe(256);
+  });
+
+  it('keeps a recovering socket’s unsent data under MAX_SOCKET_BUFFER_BYTES: a client that reads normally is not cut and gets everything', async () => {
+    const { socket, welcome } = await connectUser(node.url, 'bulk');
+    socket.disconnect();
+    const pad = 'x'.repeat(64 * 1024);
+    // 300 × 64 KiB: almost 19 times the limit, far more than the loopback socket buffers absorb.
+    await pushRun('bulk', 1, 300, pad);
+    const cutsBefore = await slowConsumerCuts();
+    const back = await recoverPaused('bulk', welcome.offsets!['user:bulk']!, async () => {
+      await pushRun('bulk', 301, 5, pad);
+      // Not being cut is an absence, so nothing to await: the pause spans a check of the guard (every second).
+      await new Promise((r) => setTimeout(r, 1500));
+    });
+    await untilCount(back.socket, back.got, 'chunk', 305);
+    expect(checkArrival(back.got, 305)).toBeGreaterThanOrEqual(300);
+    expect(back.socket.connected).toBe(true);
+    expect(await slowConsumerCuts()).toBe(cutsBefore);
+  });
+
+  it('a client that stops reading during a replay while live pushes continue is cut by the guard (held messages count), and the replay stops', async () => {
+    const { socket, welcome } = await connectUser(node.url, 'stops');
+    socket.disconnect();
+    const pad = 'x'.repeat(64 * 1024);
+    await pushRun('stops', 1, 200, pad);
+    const cutsBefore = await slowConsumerCuts();
+    const back = connectClient(node.url, { token: makeToken({ sub: 'stops' }), recover: { 'user:stops': welcome.offsets!['user:stops'] } });
+    const got = recordAll(back);
+    await new Promise<void>((resolve) => back.once('welcome', () => (tcpOf(back).pause(), resolve())));
+    // The replay waits for a buffer that never drains; what is pushed live meanwhile is held for the socket.
+    let sent = 200;
+    while (sent < 1000) {
+      await pushRun('stops', sent + 1, 10, pad);
+      sent += 10;
+      if (!(await request(node.url).get('/api/v1/users/stops').set(auth)).body.data.online) break;
+    }
+    expect(sent).toBeLessThan(1000);
+    expect(await slowConsumerCuts()).toBe(cutsBefore + 1);
+    const cut = node.logs.find((l) => l.userId === 'stops' && String(l.message).startsWith('slow consumer'));
+    expect(cut?.heldBytes).toBeGreaterThan(0);
+    const gone = new Promise<string>((resolve) => back.once('disconnect', resolve));
+    tcpOf(back).resume();
+    expect(await gone).toBe('transport close');
+    // The replay stopped where the cut found it: no `recovered`, and what arrived is a prefix, in order.
+    expect(got.map(([e]) => e)).not.toContain('recovered');
+    const chunks = got.filter(([e]) => e === 'chunk').map(([, data]) => (data as { n: number }).n);
+    expect(chunks).toEqual(Array.from({ length: chunks.length }, (_, i) => i + 1));
+    expect(chunks.length).toBeLessThan(200);
+    await eventually(async () => (await request(node.url).get('/metrics')).text.match(/^pushgate_stream_recoveries_total\{[^}]*result="interrupted"[^}]*\} 1$/m));
   });
 });
 

@@ -14,6 +14,7 @@ import { createRedisConnections, type RedisConnections } from '../../server/src/
 import { RedisNodeRegistry } from '../../server/src/cluster/redis-node-registry';
 import { RedisPresenceStore } from '../../server/src/cluster/redis-presence-store';
 import { RedisPushStore } from '../../server/src/cluster/redis-push-store';
+import { decodeWire, type PushWire } from '../../server/src/cluster/push-wire';
 import { RedisRateLimitStore } from '../../server/src/cluster/redis-rate-limit-store';
 import type { NodeStatus } from '../../server/src/contracts/api';
 import { systemClock } from '../../server/src/lib/clock';
@@ -32,6 +33,10 @@ interface Stores {
   history: HistoryStore;
   /** Every presence transition the stores reported. */
   changes: PresenceChange[];
+  /** Every push the push store handed to delivery (in a cluster: what each node received). */
+  published: PushWire[];
+  /** Resolves once what is published can be seen. */
+  listening: Promise<unknown>;
   /** Makes the backing store lose every stream (a Redis restart without persistence, a single node's restart). */
   loseHistory(): Promise<void>;
 }
@@ -54,15 +59,18 @@ const implementations: [string, () => Stores][] = [
     () => {
       const changes: PresenceChange[] = [];
       const presence = new MemoryPresenceStore((c) => changes.push(...c));
+      const published: PushWire[] = [];
       // A single node keeps history and message ids in its process: losing them means both go.
       const fresh = () => {
         const history = new MemoryHistoryStore(POLICY, systemClock);
-        return { history, push: new MemoryPushStore(presence, systemClock, history) };
+        return { history, push: new MemoryPushStore(presence, systemClock, history, (w) => published.push(w)) };
       };
       let mem = fresh();
       return {
         presence,
         changes,
+        published,
+        listening: Promise.resolve(),
         get history() {
           return mem.history;
         },
@@ -83,11 +91,15 @@ const implementations: [string, () => Stores][] = [
       const prefix = uniquePrefix('stores');
       const changes: PresenceChange[] = [];
       const presence = new RedisPresenceStore(redis.data, prefix, (c) => changes.push(...c));
+      const published: PushWire[] = [];
+      const channel = `${prefix}#push`;
       return {
         presence,
         changes,
+        published,
+        listening: redis.sub.subscribe(channel, (raw) => published.push(decodeWire(raw))),
         history: new RedisHistoryStore(redis.data, prefix, POLICY),
-        push: new RedisPushStore(redis.data, prefix, POLICY),
+        push: new RedisPushStore(redis.data, prefix, POLICY, channel, false),
         counters: new RedisRateLimitStore(redis.data, prefix),
         registry: new RedisNodeRegistry(redis.data, prefix, presence),
         async loseHistory() {
@@ -100,6 +112,7 @@ const implementations: [string, () => Stores][] = [
 ];
 
 const targets = (t: Partial<PushTargets>): PushTargets => ({ users: [], rooms: [], socketIds: [], except: [], ...t });
+const plain = (id: string) => ({ event: 'e', data: id, id, ts: 1 });
 
 function nodeStatus(id: string): NodeStatus {
   return { id, version: '0.0.0', connections: 0, users: 0, rooms: 0, startedAt: 1, lastSeen: 2, memoryRss: 3, eventLoopLagMs: 0, redis: 'up', ready: true };
@@ -107,8 +120,9 @@ function nodeStatus(id: string): NodeStatus {
 
 describe.each(implementations)('%s stores', (_name, make) => {
   let s: Stores;
-  beforeEach(() => {
+  beforeEach(async () => {
     s = make();
+    await s.listening;
   });
 
   async function socket(socketId: string, userId: string, nodeId = 'n1', connectedAt = 1000): Promise<void> {
@@ -221,17 +235,30 @@ describe.each(implementations)('%s stores', (_name, make) => {
   describe('push admission', () => {
     it('admits a new id with its recipients, and answers a repeat with the first count', async () => {
       await socket('s1', 'u');
-      const first = await s.push.admit('m1', targets({ users: ['u'] }), 60_000);
-      expect(first).toEqual({ duplicate: false, recipients: 1, offsets: [] });
+      const first = await s.push.admit('m1', targets({ users: ['u'] }), 60_000, plain('m1'), false);
+      expect(first).toEqual({ duplicate: false, recipients: 1, offsets: [], receivers: 1 });
       await socket('s2', 'u');
-      expect(await s.push.admit('m1', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: true, recipients: 1, offsets: [] });
-      expect(await s.push.admit('m2', targets({ users: ['u'] }), 60_000)).toEqual({ duplicate: false, recipients: 2, offsets: [] });
+      expect(await s.push.admit('m1', targets({ users: ['u'] }), 60_000, plain('m1'), false)).toEqual({ duplicate: true, recipients: 1, offsets: [], receivers: 0 });
+      expect(await s.push.admit('m2', targets({ users: ['u'] }), 60_000, plain('m2'), false)).toEqual({ duplicate: false, recipients: 2, offsets: [], receivers: 1 });
     });
 
     it('forgets an id after its TTL', async () => {
-      expect((await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate).toBe(false);
-      expect((await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate).toBe(true);
-      await eventually(async () => !(await s.push.admit('short', targets({ users: ['u'] }), 100)).duplicate, 5000, 20);
+      expect((await s.push.admit('short', targets({ users: ['u'] }), 100, plain('short'), false)).duplicate).toBe(false);
+      expect((await s.push.admit('short', targets({ users: ['u'] }), 100, plain('short'), false)).duplicate).toBe(true);
+      await eventually(async () => !(await s.push.admit('short', targets({ users: ['u'] }), 100, plain('short'), false)).duplicate, 5000, 20);
+    });
+
+    it('hands every admitted push to delivery in the same step, with its route and offsets, and never a repeat', async () => {
+      const route = { ...targets({ users: ['u'], rooms: ['r'], socketIds: ['s9'], except: ['s1'] }), ack: { node: 'n1', token: 't-1', timeoutMs: 500 } };
+      const message = { event: 'e', data: { deep: [1, 'é', null, '"quoted"'] }, id: 'w1', ts: 1_700_000_000_000, room: 'r' };
+      const first = await s.push.admit('w1', route, 60_000, message, true);
+      await s.push.admit('w1', route, 60_000, message, true);
+      await s.push.admit('w2', targets({ rooms: ['r'] }), 60_000, plain('w2'), false);
+      await eventually(async () => s.published.length >= 2, 5000, 10);
+      expect(s.published[0]).toEqual({ offsets: first.offsets, message, route });
+      expect(first.offsets).toHaveLength(2);
+      expect(s.published[1]).toEqual({ offsets: [], message: plain('w2'), route: targets({ rooms: ['r'] }) });
+      expect(s.published).toHaveLength(2);
     });
   });
 
@@ -240,7 +267,7 @@ describe.each(implementations)('%s stores', (_name, make) => {
     /** Pushes `ids` to the stream through the admission call, as PushService does; @returns their offsets. */
     async function pushTo(stream: string, ...ids: string[]): Promise<string[]> {
       const out = [];
-      for (const id of ids) out.push(...(await s.push.admit(id, targets({ rooms: [stream] }), 60_000, { streams: [stream], message: { ...msg(id), room: stream } })).offsets);
+      for (const id of ids) out.push(...(await s.push.admit(id, targets({ rooms: [stream] }), 60_000, { ...msg(id), room: stream }, true)).offsets);
       return out;
     }
 
@@ -248,18 +275,19 @@ describe.each(implementations)('%s stores', (_name, make) => {
       const p = await s.history.position('quiet');
       expect(p).toMatch(/^[0-9a-z]+:0$/);
       expect(await s.history.position('quiet')).toBe(p);
-      expect(await s.history.since('quiet', p)).toEqual({ covered: true, entries: [], position: p });
+      expect(await s.history.since('quiet', p)).toEqual({ covered: true, entries: [], more: false, position: p });
     });
 
     it('keeps a push in every stream it names, one offset each, and answers what followed an offset in order', async () => {
       const start = await s.history.position('r1');
       const userStart = await s.history.position('user:u1');
-      const first = await s.push.admit('h1', targets({ users: ['u1'], rooms: ['r1'] }), 60_000, { streams: ['user:u1', 'r1'], message: msg('h1', { deep: [1, 'é', null] }) });
+      const first = await s.push.admit('h1', targets({ users: ['u1'], rooms: ['r1'] }), 60_000, msg('h1', { deep: [1, 'é', null] }), true);
       expect(first.offsets).toHaveLength(2);
       const [second] = await pushTo('r1', 'h2');
       const read = await s.history.since('r1', start);
       expect(read).toEqual({
         covered: true,
+        more: false,
         position: second,
         entries: [
           { offset: first.offsets[1], event: 'e', data: { deep: [1, 'é', null] }, id: 'h1', ts: 1_700_000_000_000 },
@@ -279,8 +307,8 @@ describe.each(implementations)('%s stores', (_name, make) => {
     it('keeps at most HISTORY_SIZE messages: an offset before the kept ones is not covered', async () => {
       const start = await s.history.position('big');
       const offsets = await pushTo('big', 'b1', 'b2', 'b3', 'b4', 'b5');
-      expect(await s.history.since('big', start)).toEqual({ covered: false, entries: [], position: offsets[4] });
-      expect(await s.history.since('big', offsets[0]!)).toEqual({ covered: false, entries: [], position: offsets[4] });
+      expect(await s.history.since('big', start)).toEqual({ covered: false, entries: [], more: false, position: offsets[4] });
+      expect(await s.history.since('big', offsets[0]!)).toEqual({ covered: false, entries: [], more: false, position: offsets[4] });
       expect((await s.history.since('big', offsets[1]!)).entries.map((e) => e.id)).toEqual(['b3', 'b4', 'b5']);
     });
 
@@ -288,7 +316,7 @@ describe.each(implementations)('%s stores', (_name, make) => {
       const start = await s.history.position('ttl');
       const [last] = await pushTo('ttl', 't1');
       await eventually(async () => !(await s.history.since('ttl', start)).covered, 5000, 50);
-      expect(await s.history.since('ttl', last!)).toEqual({ covered: true, entries: [], position: last });
+      expect(await s.history.since('ttl', last!)).toEqual({ covered: true, entries: [], more: false, position: last });
       // The sequence goes on after the messages expired: nothing is confused with what was dropped.
       const [next] = await pushTo('ttl', 't2');
       expect(await s.history.since('ttl', last!)).toMatchObject({ covered: true, entries: [{ id: 't2', offset: next }] });
@@ -303,11 +331,54 @@ describe.each(implementations)('%s stores', (_name, make) => {
       expect(await s.history.position('was-pushed')).toBe(pushed);
     });
 
+    /** Reads `stream` after `from` page by page, as a recovery does; @returns each page's ids. */
+    async function pages(stream: string, from: string, limit: number): Promise<string[][]> {
+      const out: string[][] = [];
+      for (let after = from; ; ) {
+        const page = await s.history.since(stream, after, limit);
+        expect(page.covered).toBe(true);
+        out.push(page.entries.map((e) => e.id));
+        if (!page.more) return out;
+        after = page.entries[page.entries.length - 1]!.offset;
+      }
+    }
+
+    it('reads page by page with a limit: at most that many each, and more says whether more follow', async () => {
+      const start = await s.history.position('paged');
+      const offsets = await pushTo('paged', 'p1', 'p2', 'p3');
+      expect(await pages('paged', start, 1)).toEqual([['p1'], ['p2'], ['p3']]);
+      expect(await pages('paged', start, 2)).toEqual([['p1', 'p2'], ['p3']]);
+      expect(await pages('paged', start, 3)).toEqual([['p1', 'p2', 'p3']]);
+      expect(await pages('paged', start, 50)).toEqual([['p1', 'p2', 'p3']]);
+      expect(await s.history.since('paged', offsets[2]!, 2)).toEqual({ covered: true, entries: [], more: false, position: offsets[2] });
+    });
+
+    it('a later page that history no longer covers is a gap, not a silent skip', async () => {
+      const start = await s.history.position('trimmed');
+      await pushTo('trimmed', 't1', 't2', 't3');
+      const first = await s.history.since('trimmed', start, 1);
+      expect(first).toMatchObject({ covered: true, more: true, entries: [{ id: 't1' }] });
+      // Two more push t1 and t2 out of the three kept while the first page was being sent.
+      const offsets = await pushTo('trimmed', 't4', 't5');
+      expect(await s.history.since('trimmed', first.entries[0]!.offset, 1)).toEqual({ covered: false, entries: [], more: false, position: offsets[1] });
+    });
+
+    it('a page may end early on large messages, never empty, and the pages still carry every message once', async () => {
+      const start = await s.history.position('large');
+      const big = 'x'.repeat(600 * 1024);
+      for (const id of ['l1', 'l2', 'l3']) await s.push.admit(id, targets({ rooms: ['large'] }), 60_000, { ...msg(id, big), room: 'large' }, true);
+      const read = await pages('large', start, 3);
+      expect(read.flat()).toEqual(['l1', 'l2', 'l3']);
+      for (const page of read) expect(page.length).toBeGreaterThan(0);
+      // Redis copies each page into the node, so it ends one at HISTORY_PAGE_BYTES (two of these do not fit).
+      if (_name === 'redis') expect(read).toEqual([['l1'], ['l2'], ['l3']]);
+    });
+
     it('never covers a gap it cannot see: an offset of an older epoch, from the future, or malformed', async () => {
       const [o] = await pushTo('ep', 'e1');
       const [epoch, seq] = o!.split(':');
       for (const bad of [`zz${epoch}:${seq}`, `${epoch}:${Number(seq) + 5}`, 'nonsense', '']) {
-        expect(await s.history.since('ep', bad)).toEqual({ covered: false, entries: [], position: o });
+        expect(await s.history.since('ep', bad)).toEqual({ covered: false, entries: [], more: false, position: o });
       }
     });
 

@@ -15,6 +15,7 @@ import { createHttpApp } from '../../server/src/http/app';
 import { systemClock } from '../../server/src/lib/clock';
 import { createLogger } from '../../server/src/lib/logger';
 import { Metrics } from '../../server/src/metrics/metrics';
+import { Receipts } from '../../server/src/routing/receipts';
 import { PushService } from '../../server/src/routing/push-service';
 
 /*
@@ -119,7 +120,7 @@ function buildApp(): Express {
     logger,
     metrics,
     presence,
-    push: new PushService({ broadcaster: { emit: async () => undefined, emitWithAcks: () => ({ sent: Promise.resolve(), acks: Promise.resolve(0) }) }, store: new MemoryPushStore(presence, clock), metrics, clock, logger, keepHistory: false, clusterUp: () => true }),
+    push: new PushService({ receipts: new Receipts(), nodeId: 'openapi', store: new MemoryPushStore(presence, clock, null, () => undefined), metrics, clock, logger, keepHistory: false, clusterUp: () => true }),
     rooms: { addUser: async () => 0, removeUser: async () => 0 },
     disconnectUser: async () => 0,
     status,

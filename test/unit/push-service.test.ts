@@ -7,7 +7,9 @@ import type { PushMeta } from '../../server/src/contracts/socket-events';
 import type { Clock } from '../../server/src/lib/clock';
 import { AppError } from '../../server/src/lib/errors';
 import { Metrics } from '../../server/src/metrics/metrics';
-import { PushService, type Broadcaster } from '../../server/src/routing/push-service';
+import { deliveries, type PushWire } from '../../server/src/cluster/push-wire';
+import { PushService } from '../../server/src/routing/push-service';
+import { Receipts } from '../../server/src/routing/receipts';
 
 /** Time moved by hand. */
 class FakeClock implements Clock {
@@ -17,21 +19,25 @@ class FakeClock implements Clock {
   }
 }
 
-/** The in-process stand-in for the Socket.IO bus: records what would go out. */
-class RecordingBroadcaster implements Broadcaster {
+/**
+ * What the single node's store hands to delivery, recorded as the broadcasts each node would make
+ * (cluster/push-wire.ts deliveries()). A push with `ack` is answered with the next of `acks`, as
+ * a node reports its receipts.
+ */
+class RecordingDelivery {
   readonly sent: { rooms: string[]; except: string[]; event: string; data: unknown; meta: PushMeta; timeoutMs?: number }[] = [];
-  /** What each emitWithAcks answers, in call order. */
+  /** What each node report for a push with ack says, in push order. */
   acks: number[] = [];
-  /** Set to make the hand-over to the cluster fail (Redis gone between admission and publish). */
-  failing: Error | null = null;
-  emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): Promise<void> {
-    this.sent.push({ rooms, except, event, data, meta });
-    return this.failing ? Promise.reject(this.failing) : Promise.resolve();
-  }
-  emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): { sent: Promise<void>; acks: Promise<number> } {
-    this.sent.push({ rooms, except, event, data, meta, timeoutMs });
-    return { sent: this.failing ? Promise.reject(this.failing) : Promise.resolve(), acks: Promise.resolve(this.acks.shift() ?? 0) };
-  }
+  constructor(private readonly receipts: Receipts) {}
+  readonly deliver = (w: PushWire): void => {
+    for (const d of deliveries(w)) this.sent.push({ rooms: d.rooms, except: d.except, event: w.message.event, data: w.message.data, meta: d.meta, ...(w.route.ack ? { timeoutMs: w.route.ack.timeoutMs } : {}) });
+    if (w.route.ack) {
+      const { token } = w.route.ack;
+      const n = this.acks.shift() ?? 0;
+      // A node reports after its sockets answered: later than the admission's own answer.
+      setImmediate(() => this.receipts.report(token, n));
+    }
+  };
 }
 
 const silent = winston.createLogger({ silent: true });
@@ -39,14 +45,15 @@ const silent = winston.createLogger({ silent: true });
 function setup(store?: PushStore, opts: { history?: boolean; clusterUp?: () => boolean } = {}) {
   const clock = new FakeClock();
   const presence = new MemoryPresenceStore();
-  const bus = new RecordingBroadcaster();
+  const receipts = new Receipts();
+  const bus = new RecordingDelivery(receipts);
   const metrics = new Metrics('unit', { sockets: () => 0, users: () => 0, rooms: () => 0, redisUp: () => -1 });
   const history = opts.history ? new MemoryHistoryStore({ ttlMs: 60_000, size: 10 }, clock) : null;
   const service = new PushService(
-    { broadcaster: bus, store: store ?? new MemoryPushStore(presence, clock, history), metrics, clock, logger: silent, keepHistory: history !== null, clusterUp: opts.clusterUp ?? (() => true) },
+    { receipts, nodeId: 'unit', store: store ?? new MemoryPushStore(presence, clock, history, bus.deliver), metrics, clock, logger: silent, keepHistory: history !== null, clusterUp: opts.clusterUp ?? (() => true) },
     { idempotencyTtlMs: 300_000 },
   );
-  return { clock, presence, bus, metrics, service, history };
+  return { clock, presence, bus, metrics, service, history, receipts };
 }
 
 describe('PushService', () => {
@@ -128,12 +135,13 @@ describe('PushService', () => {
     expect(bus.sent).toHaveLength(1);
   });
 
-  it('answers SERVICE_UNAVAILABLE when the admitted push could not be handed to the cluster, and counts no push', async () => {
-    const { bus, service, metrics } = setup();
-    bus.failing = new Error('The client is closed');
+  it('counts no push and leaves no receipt wait behind when the admission fails', async () => {
+    const failing: PushStore = { admit: () => Promise.reject(new Error('The client is closed')), recordAcked: async () => undefined };
+    const { service, metrics, receipts } = setup(failing);
     await expect(service.push({ users: ['u'], event: 'e', data: 1, id: 'unsent' })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfter: 1 });
     await expect(service.broadcast('r', { event: 'e', data: 1, ack: true })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
     expect((await metrics.render()).body).toMatch(/^pushgate_messages_pushed_total\{node="unit"\} 0$/m);
+    expect(receipts.size).toBe(0);
   });
 
   describe('with history', () => {
@@ -164,12 +172,22 @@ describe('PushService', () => {
   });
 
   describe('receipts', () => {
-    it('with ack: true sums the acknowledgements of every broadcast and passes ackTimeoutMs', async () => {
-      const { bus, service } = setup(undefined, { history: true });
-      bus.acks = [2, 1];
+    it('with ack: true answers the receipts the nodes report, and passes ackTimeoutMs to every broadcast', async () => {
+      const { bus, service, receipts } = setup(undefined, { history: true });
+      bus.acks = [3];
       const res = await service.push({ users: ['ann'], rooms: ['r'], event: 'e', data: 1, id: 'acked', ack: true, ackTimeoutMs: 1234 });
       expect(res).toEqual({ id: 'acked', recipients: 0, acked: 3 });
       expect(bus.sent.map((m) => m.timeoutMs)).toEqual([1234, 1234]);
+      expect(receipts.size).toBe(0);
+    });
+
+    it('a duplicate id with ack leaves no receipt wait open', async () => {
+      const { bus, service, receipts } = setup();
+      bus.acks = [1];
+      await service.broadcast('r', { event: 'e', data: 1, id: 'twice', ack: true });
+      await service.broadcast('r', { event: 'e', data: 1, id: 'twice', ack: true });
+      expect(receipts.size).toBe(0);
+      expect(bus.sent).toHaveLength(1);
     });
 
     it('waits 5000 ms by default, and a retry of the id answers with the recorded receipts', async () => {

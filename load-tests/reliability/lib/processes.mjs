@@ -4,7 +4,7 @@
  * memory is read from /proc and whose JSON log lines are kept for the figures.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,10 +17,25 @@ const DIST = join(ROOT, 'load-tests', 'reliability', 'dist');
 /** The bench's probe: ends a node whose runner went away (IPC disconnect), so no node is orphaned. */
 const PROBE = join(ROOT, 'load-tests', 'bench', 'probe.cjs');
 
-/** Compiles server/src into a private dist (as the bench does) and returns its entry. */
+/** The newest modification time of the files under `dir`, in ms. */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * Compiles server/src into a private dist (as the bench does) and returns its entry. A dist older
+ * than the sources is rebuilt even when reuse was asked for: a repro run on a stale build measures
+ * code that is no longer there.
+ */
 export function buildServer({ build }) {
   const entry = join(DIST, 'server', 'src', 'main.js');
-  if (build || !existsSync(entry)) {
+  const stale = !existsSync(entry) || newest(join(ROOT, 'server', 'src')) > statSync(entry).mtimeMs;
+  if (build || stale) {
     log('compiling server/src into load-tests/reliability/dist (--no-build reuses it)');
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', DIST], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0) throw new Error('tsc failed (try --source to run server/src through tsx)');

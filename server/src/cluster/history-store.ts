@@ -22,9 +22,11 @@ export interface HistoryEntry extends HistoryMessage {
 }
 
 export interface HistoryRead {
-  /** true when every message after the asked offset is still kept (then `entries` is all of them). */
+  /** true when every message after the asked offset is still kept (then `entries` are the first of them; all, without a limit). */
   covered: boolean;
   entries: HistoryEntry[];
+  /** More kept messages follow the last entry: read on from its offset. Never true when not covered. */
+  more: boolean;
   /** The stream's position now: where the reader continues from (live messages come after it). */
   position: Offset;
 }
@@ -40,8 +42,13 @@ export interface HistoryRead {
 export interface HistoryStore {
   /** The stream's current position (creates its metadata when there is none). */
   position(stream: Stream): Promise<Offset>;
-  /** Everything after `offset`, oldest first, or covered: false when history no longer reaches back. */
-  since(stream: Stream, offset: Offset): Promise<HistoryRead>;
+  /**
+   * What follows `offset`, oldest first, or covered: false when history no longer reaches back.
+   * With `limit`, at most that many entries; a store may end a page sooner to bound the bytes one
+   * read copies (`more` says so). A later page that is no longer covered (trimmed while the reader
+   * was busy) answers covered: false like the first one, so a gap between pages is never silent.
+   */
+  since(stream: Stream, offset: Offset, limit?: number): Promise<HistoryRead>;
 }
 
 /**

@@ -50,16 +50,20 @@ export class MemoryHistoryStore implements HistoryStore {
     return formatOffset(s.epoch, s.seq);
   }
 
-  async since(stream: Stream, offset: Offset): Promise<HistoryRead> {
+  /** A page costs no copy of the messages (the entries are the kept objects), so only `limit` bounds it. */
+  async since(stream: Stream, offset: Offset, limit = Infinity): Promise<HistoryRead> {
     const position = await this.position(stream);
     const s = this.streams.get(stream)!;
     const asked = parseOffset(offset);
-    if (!asked || asked.epoch !== s.epoch || asked.seq > s.seq) return { covered: false, entries: [], position };
-    if (asked.seq === s.seq) return { covered: true, entries: [], position };
+    if (!asked || asked.epoch !== s.epoch || asked.seq > s.seq) return { covered: false, entries: [], more: false, position };
+    if (asked.seq === s.seq) return { covered: true, entries: [], more: false, position };
     // Sequences are contiguous in the array, and only the last policy.size of them count as kept.
     const kept = Math.min(s.entries.length, this.policy.size);
-    if (s.seq - asked.seq > kept) return { covered: false, entries: [], position };
-    return { covered: true, entries: s.entries.slice(s.entries.length - (s.seq - asked.seq)), position };
+    const after = s.seq - asked.seq;
+    if (after > kept) return { covered: false, entries: [], more: false, position };
+    const from = s.entries.length - after;
+    const count = Math.min(after, Math.max(1, limit));
+    return { covered: true, entries: s.entries.slice(from, from + count), more: count < after, position };
   }
 
   /** The stream with expired parts dropped; a new epoch when its metadata had expired. */

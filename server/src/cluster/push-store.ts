@@ -1,30 +1,28 @@
-import type { Offset, Stream } from '../contracts/socket-events';
+import type { Offset } from '../contracts/socket-events';
 import type { HistoryMessage } from './history-store';
-import type { PushTargets } from './presence-store';
+import type { PushRoute } from './push-wire';
 
 export interface AdmitResult {
-  /** true when this message id was admitted before (within the TTL): do not deliver again. */
+  /** true when this message id was admitted before (within the TTL): it was delivered then, not now. */
   duplicate: boolean;
   /** Recipients counted when the id was first admitted (a duplicate answers with the first count). */
   recipients: number;
   /** A duplicate's receipts count, once the first push recorded it. */
   acked?: number;
-  /** Where the message was kept, one offset per stream asked for (empty for a duplicate). */
+  /** Where the message was kept, one offset per stream of the route (empty for a duplicate or when history is off). */
   offsets: Offset[];
-}
-
-/** The streams a push is kept in, and what is kept. */
-export interface HistoryAppend {
-  streams: Stream[];
-  message: HistoryMessage;
+  /** Nodes the push was handed to (each delivers to its own sockets); 0 for a duplicate. */
+  receivers: number;
 }
 
 /**
- * Idempotency, recipient counting and history for a push, in one round trip: the Redis
- * implementation is a single script, so a push costs one Redis call whatever its targets.
+ * Idempotency, recipient counting, history and the hand-over to every node, in one step: the Redis
+ * implementation is a single script, so a push costs one Redis call whatever its targets, and an
+ * id is never taken without its push being published (cluster/push-wire.ts).
  */
 export interface PushStore {
-  admit(id: string, targets: PushTargets, ttlMs: number, history?: HistoryAppend): Promise<AdmitResult>;
+  /** @param keep whether to keep the message in the route's streams (history on and the push has users or rooms). */
+  admit(id: string, route: PushRoute, ttlMs: number, message: HistoryMessage, keep: boolean): Promise<AdmitResult>;
   /** Remembers a push's receipts count, so a retry of its id answers the same. Best effort. */
   recordAcked(id: string, recipients: number, acked: number): Promise<void>;
 }

@@ -15,6 +15,13 @@ function decode(epoch: string, entryId: string, json: string): HistoryEntry {
   return entry;
 }
 
+/**
+ * At most this many bytes of encoded messages per read, whatever its limit (the first message
+ * always comes): a read copies its messages into the node's memory and holds Redis for the script,
+ * and a page of 100 messages of up to MAX_PAYLOAD_BYTES each would be 100 MiB. @default 1 MiB
+ */
+export const HISTORY_PAGE_BYTES = 1024 * 1024;
+
 /** Per-stream history in Redis Streams (key layout in redis-scripts.ts); appends happen in RedisPushStore's admission script. */
 export class RedisHistoryStore implements HistoryStore {
   constructor(
@@ -27,21 +34,23 @@ export class RedisHistoryStore implements HistoryStore {
     return HISTORY_POSITION.run<string>(this.redis, [], [this.prefix, stream, historyMetaTtlMs(this.policy), this.policy.ttlMs]);
   }
 
-  async since(stream: Stream, offset: Offset): Promise<HistoryRead> {
+  async since(stream: Stream, offset: Offset, limit?: number): Promise<HistoryRead> {
     const asked = parseOffset(offset);
-    if (!asked) return { covered: false, entries: [], position: await this.position(stream) };
-    const [covered, position, ...rest] = await HISTORY_READ.run<[number, string, ...string[]]>(this.redis, [], [
+    if (!asked) return { covered: false, entries: [], more: false, position: await this.position(stream) };
+    // Without a limit the caller asked for everything kept, so the page may not end early.
+    const [covered, position, more, ...rest] = await HISTORY_READ.run<[number, string, number, ...string[]]>(this.redis, [], [
       this.prefix,
       stream,
       historyMetaTtlMs(this.policy),
       asked.epoch,
       asked.seq,
-      this.policy.size,
+      Math.max(1, Math.min(limit ?? this.policy.size, this.policy.size)),
       this.policy.ttlMs,
+      limit === undefined ? Number.MAX_SAFE_INTEGER : HISTORY_PAGE_BYTES,
     ]);
     const epoch = asked.epoch;
     const entries: HistoryEntry[] = [];
     for (let i = 0; i + 1 < rest.length; i += 2) entries.push(decode(epoch, rest[i]!, rest[i + 1]!));
-    return { covered: covered === 1, entries, position };
+    return { covered: covered === 1, entries, more: more === 1, position };
   }
 }

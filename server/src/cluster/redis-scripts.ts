@@ -10,6 +10,8 @@ import { LuaScript } from './redis';
  *   P:node:<nodeId>    set   socket ids owned by the node    P:sockets  set   every socket
  *   P:hmeta:<stream>   hash  e (epoch), n (last sequence)   P:hist:<stream>  stream  entries `<n>-0`, field m = message JSON
  *   P:msg:<id>         string recipients[:acked], for idempotent retries
+ * Channels: P#push carries every push (published by ADMIT_PUSH, see cluster/push-wire.ts), P#ack#<nodeId>
+ * the receipt counts other nodes report to the node that admitted a push with `ack`.
  * The scripts build keys from the prefix (ARGV[1]) because which keys a socket touches is only
  * known inside Redis. On Redis Cluster that is legal only when every key hashes to one slot: give
  * REDIS_PREFIX a hash tag, e.g. `{pushgate}`.
@@ -226,25 +228,34 @@ end
 `;
 
 /**
- * Idempotency, recipients and history in one round trip. ARGV: prefix, message id, idempotency ttl
- * ms, history ttl ms, metadata ttl ms, history size, message JSON, stream count, streams, target
- * lists → { 1, first answer } for a repeated id, { 0, recipients, offset per stream } for a new one.
+ * Idempotency, recipients, history and the publish in one atomic step (why: cluster/push-wire.ts).
+ * ARGV: prefix, message id, idempotency ttl ms, history ttl ms, metadata ttl ms, history size,
+ * message JSON, publish command (PUBLISH or SPUBLISH), channel, route JSON, stream count, streams,
+ * target lists → { 1, first answer } for a repeated id, { 0, recipients, nodes that received it,
+ * offset per stream } for a new one. The message goes to Redis once: the history entry and the
+ * published push are built from the same argument.
  */
 export const ADMIT_PUSH = new LuaScript(`${NOW_FN}${COUNT_FN}${HISTORY_FN}
 local p = ARGV[1]
 local mk = p .. ':msg:' .. ARGV[2]
 local prior = redis.call('GET', mk)
 if prior then return { 1, prior } end
-local ns = tonumber(ARGV[8])
-local n = countRecipients(p, 9 + ns)
+local ns = tonumber(ARGV[11])
+local n = countRecipients(p, 12 + ns)
 redis.call('SET', mk, n, 'PX', tonumber(ARGV[3]))
-local out = { 0, n }
+local offsets = {}
 if ns > 0 then
   local now = nowMs()
   for j = 1, ns do
-    out[#out + 1] = append(p, ARGV[8 + j], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+    offsets[j] = append(p, ARGV[11 + j], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now)
   end
 end
+-- Offsets are base 36, a colon and digits: quoting them is all the JSON they need.
+local quoted = {}
+for j, o in ipairs(offsets) do quoted[j] = '"' .. o .. '"' end
+local receivers = redis.call(ARGV[8], ARGV[9], '[[' .. table.concat(quoted, ',') .. '],' .. ARGV[7] .. ',' .. ARGV[10] .. ']')
+local out = { 0, n, receivers }
+for _, o in ipairs(offsets) do out[#out + 1] = o end
 return out
 `);
 
@@ -261,8 +272,10 @@ return redis.call('HGET', mk, 'e') .. ':' .. redis.call('HGET', mk, 'n')
 `);
 
 /**
- * ARGV: prefix, stream, metadata ttl ms, epoch, sequence, limit, history ttl ms → { covered 1/0, position, then
- * entry id and message JSON for each message after the sequence } (entries only when covered).
+ * ARGV: prefix, stream, metadata ttl ms, epoch, sequence, limit, history ttl ms, page bytes →
+ * { covered 1/0, position, more 1/0, then entry id and message JSON for each message after the
+ * sequence } (entries only when covered). A page ends after `limit` entries, or before the entry
+ * that would take its messages past `page bytes` (the first entry always fits).
  */
 export const HISTORY_READ = new LuaScript(`${NOW_FN}${HISTORY_FN}
 local p, s = ARGV[1], ARGV[2]
@@ -270,15 +283,24 @@ local mk = ensureMeta(p, s, tonumber(ARGV[3]), tonumber(ARGV[7]), nowMs())
 local e, n = redis.call('HGET', mk, 'e'), tonumber(redis.call('HGET', mk, 'n'))
 local pos = e .. ':' .. n
 local since = tonumber(ARGV[5])
-if e ~= ARGV[4] or since > n then return { 0, pos } end
-if since == n then return { 1, pos } end
+if e ~= ARGV[4] or since > n then return { 0, pos, 0 } end
+if since == n then return { 1, pos, 0 } end
 local first = string.format('%d-0', since + 1)
-local got = redis.call('XRANGE', p .. ':hist:' .. s, first, '+', 'COUNT', tonumber(ARGV[6]))
-if #got == 0 or got[1][1] ~= first then return { 0, pos } end
-local out = { 1, pos }
-for _, entry in ipairs(got) do
+local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[8])
+-- One entry past the page says whether more follow without a second read.
+local got = redis.call('XRANGE', p .. ':hist:' .. s, first, '+', 'COUNT', limit + 1)
+if #got == 0 or got[1][1] ~= first then return { 0, pos, 0 } end
+local out = { 1, pos, 0 }
+local bytes = 0
+for i, entry in ipairs(got) do
+  local json = entry[2][2]
+  if i > limit or (i > 1 and bytes + #json > budget) then
+    out[3] = 1
+    break
+  end
+  bytes = bytes + #json
   out[#out + 1] = entry[1]
-  out[#out + 1] = entry[2][2]
+  out[#out + 1] = json
 end
 return out
 `);

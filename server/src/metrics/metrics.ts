@@ -26,6 +26,7 @@ export class Metrics {
   private readonly replayed: Counter;
   private readonly presenceEvents: Counter<'event'>;
   private readonly slowConsumers: Counter;
+  private readonly caughtUp: Counter;
 
   constructor(nodeId: string, sample: { sockets: () => number; users: () => number; rooms: () => number; redisUp: () => number }) {
     const registers = [this.registry];
@@ -45,11 +46,12 @@ export class Metrics {
     this.backendDuration = new Histogram({ name: 'pushgate_backend_duration_seconds', help: 'Backend request duration', registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     this.httpRequests = new Counter({ name: 'pushgate_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers });
     this.rateLimited = new Counter({ name: 'pushgate_rate_limited_total', help: 'Requests refused by a rate limit, by kind (http, connection, event)', labelNames: ['kind'], registers });
-    this.recoveries = new Counter({ name: 'pushgate_stream_recoveries_total', help: 'Streams a client asked to recover, by result (recovered, gap, refused)', labelNames: ['result'], registers });
+    this.recoveries = new Counter({ name: 'pushgate_stream_recoveries_total', help: 'Streams a client asked to recover, by result (recovered, gap, refused, interrupted)', labelNames: ['result'], registers });
     this.replayed = new Counter({ name: 'pushgate_messages_replayed_total', help: 'Messages re-sent from history to recovering clients', registers });
     this.presenceEvents = new Counter({ name: 'pushgate_presence_events_total', help: 'presence:join / presence:leave events sent from this node', labelNames: ['event'], registers });
     this.slowConsumers = new Counter({ name: 'pushgate_slow_consumer_disconnects_total', help: 'Sockets disconnected because their unsent data exceeded MAX_SOCKET_BUFFER_BYTES', registers });
-    for (const r of ['recovered', 'gap', 'refused'] as const) this.recoveries.labels(r).inc(0);
+    this.caughtUp = new Counter({ name: 'pushgate_messages_caught_up_total', help: 'Pushes this node missed on the cluster bus and delivered from history instead', registers });
+    for (const r of ['recovered', 'gap', 'refused', 'interrupted'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
     for (const o of ['ok', 'error', 'timeout', 'unavailable', 'circuit_open'] as const) this.backendRequests.labels(o).inc(0);
   }
@@ -64,9 +66,13 @@ export class Metrics {
     this.pushDuration.observe(seconds);
   }
 
-  markRecovery(result: 'recovered' | 'gap' | 'refused', replayed: number): void {
+  markRecovery(result: 'recovered' | 'gap' | 'refused' | 'interrupted', replayed: number): void {
     this.recoveries.labels(result).inc();
     if (replayed > 0) this.replayed.inc(replayed);
+  }
+
+  markCaughtUp(messages: number): void {
+    this.caughtUp.inc(messages);
   }
 
   markSlowConsumer(): void {

@@ -5,6 +5,27 @@ import type { PgSocket } from './types';
 type Write = (packets: unknown, opts: unknown) => void;
 interface EngineWriter {
   writeToEngine: Write;
+  /** Set by a gate while it is installed: the bytes of the live packets it holds. */
+  pushgateHeldBytes?: number;
+}
+
+/**
+ * Bytes of live packets a recovery's gate holds back for this socket (0 when none). They are this
+ * socket's unsent data as much as Engine.IO's queue is, so the slow-consumer guard counts them: a
+ * long replay under heavy live traffic cannot grow the node's memory past MAX_SOCKET_BUFFER_BYTES
+ * per socket. Kept on the Engine.IO client next to the patched writeToEngine, so the guard needs
+ * no reference to the gates.
+ */
+export function heldBytes(socket: PgSocket): number {
+  return (socket.client as unknown as EngineWriter).pushgateHeldBytes ?? 0;
+}
+
+/** The size of what Socket.IO hands to Engine.IO in one write: one or more encoded packets. */
+function packetBytes(packets: unknown): number {
+  if (typeof packets === 'string') return packets.length;
+  if (packets instanceof Uint8Array) return packets.byteLength;
+  if (Array.isArray(packets)) return packets.reduce((n: number, p) => n + packetBytes(p), 0);
+  return 0;
 }
 
 /**
@@ -68,6 +89,7 @@ export class DeliveryGate {
     if (this.holds === 0 || --this.holds > 0) return;
     const queue = this.queue;
     this.queue = [];
+    this.client().pushgateHeldBytes = 0;
     if (this.socket.connected) for (const [packets, opts] of queue) this.forward(packets, opts);
     if (this.replayed.size === 0 || !this.socket.connected) return this.uninstall();
     if (this.overlapTimer) clearTimeout(this.overlapTimer);
@@ -78,14 +100,21 @@ export class DeliveryGate {
   private install(): void {
     if (this.installed) return;
     this.installed = true;
-    const client = this.socket.client as unknown as EngineWriter;
+    const client = this.client();
     const original = client.writeToEngine;
     this.write = (packets, opts) => original.call(client, packets, opts);
+    client.pushgateHeldBytes = 0;
     client.writeToEngine = (packets, opts) => {
       if (this.passing) this.write(packets, opts);
-      else if (this.holds > 0) this.queue.push([packets, opts]);
-      else this.forward(packets, opts);
+      else if (this.holds > 0) {
+        this.queue.push([packets, opts]);
+        client.pushgateHeldBytes! += packetBytes(packets);
+      } else this.forward(packets, opts);
     };
+  }
+
+  private client(): EngineWriter {
+    return this.socket.client as unknown as EngineWriter;
   }
 
   private uninstall(): void {
@@ -95,6 +124,7 @@ export class DeliveryGate {
     this.installed = false;
     // The own property goes; the prototype's method shows through again.
     delete (this.socket.client as unknown as Partial<EngineWriter>).writeToEngine;
+    delete this.client().pushgateHeldBytes;
     this.replayed.clear();
     this.done();
   }

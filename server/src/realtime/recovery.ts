@@ -1,4 +1,4 @@
-import type { HistoryEntry, HistoryStore } from '../cluster/history-store';
+import type { HistoryEntry, HistoryRead, HistoryStore } from '../cluster/history-store';
 import { parseOffset } from '../cluster/history-store';
 import type { JoinResult, Offset, PushMeta, RecoveredPayload, Room, Stream, StreamRecovery } from '../contracts/socket-events';
 import { isPersonalRoom, userRoom } from '../contracts/socket-events';
@@ -7,10 +7,40 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import { DeliveryGate } from './delivery-gate';
 import { checkRoomName, type RoomManager } from './room-manager';
+import { bufferedBytes, cutTransport } from './slow-consumer-guard';
 import type { PgSocket } from './types';
 
 /** Streams one handshake may ask to recover; more are answered `recovered: false` with BAD_REQUEST. */
 export const MAX_RECOVER_STREAMS = 100;
+
+/**
+ * Messages per history read while replaying. A read holds one page in the node's memory (the
+ * Redis store also ends a page at 1 MiB of messages), so a gap of HISTORY_SIZE large messages is
+ * never in memory at once; 100 keeps the round trips per gap few (10 for the default 1,000).
+ */
+export const REPLAY_PAGE_ENTRIES = 100;
+
+/**
+ * A replay pauses once the socket's unsent data passes this, and goes on when it is drained to a
+ * quarter of it. The kernel's send buffer, not this one, is what keeps the link busy while the node
+ * refills, so a small mark costs no throughput, and it stays far below MAX_SOCKET_BUFFER_BYTES
+ * (8 MiB by default): a client reading normally is never taken for a slow consumer while it
+ * recovers. At most this plus one message (per stream being replayed) waits in user space.
+ */
+export const REPLAY_HIGH_WATER_BYTES = 256 * 1024;
+
+/**
+ * A paused replay whose socket took none of its unsent data for this long gives up: the transport
+ * is cut as the slow-consumer guard would cut it, so a client that stopped reading does not keep a
+ * page, its buffer and its held live messages in memory. Engine.IO's heartbeat (25 s + 20 s) cuts
+ * such a client too; this bounds the wait whatever the heartbeat settings. A client that reads
+ * slowly but steadily keeps moving bytes and is never cut by it.
+ */
+export const REPLAY_STALL_MS = 30_000;
+const STALL_CHECK_MS = 1000;
+
+/** Why a replay stopped before its end: the socket went away (or was cut), or it stopped reading. */
+type Interrupted = 'closed' | 'stalled';
 
 /**
  * Recovery of missed messages (`auth.recover` on connect, `room:join { since }`): for each stream,
@@ -22,7 +52,14 @@ export class Recovery {
   private readonly gates = new WeakMap<PgSocket, DeliveryGate>();
 
   constructor(
-    private readonly deps: { history: HistoryStore | null; rooms: RoomManager; metrics: Metrics; logger: Logger },
+    private readonly deps: {
+      history: HistoryStore | null;
+      rooms: RoomManager;
+      metrics: Metrics;
+      logger: Logger;
+      /** Where a stream stood when a socket of this node joined it (the node notices missed pushes from there). */
+      seen?: (stream: Stream, offset: Offset) => void;
+    },
   ) {}
 
   /**
@@ -46,6 +83,7 @@ export class Recovery {
       const offsets: Record<Stream, Offset> = {};
       try {
         offsets[personal] = await history.position(personal);
+        this.deps.seen?.(personal, offsets[personal]);
       } catch (err) {
         this.deps.logger.warn('history: could not read the personal stream position', { socketId: socket.id, error: (err as Error).message });
       }
@@ -69,7 +107,9 @@ export class Recovery {
     if (since === undefined) {
       const room = await this.deps.rooms.join(socket, rawRoom);
       const offset = await history.position(room).catch(() => undefined);
-      return offset === undefined ? { room } : { room, offset };
+      if (offset === undefined) return { room };
+      this.deps.seen?.(room, offset);
+      return { room, offset };
     }
     const room = checkRoomName(rawRoom);
     if (!parseOffset(since)) throw new AppError('BAD_REQUEST', 'since must be an offset pushgate sent (meta.offset)', { details: [{ field: 'since', message: 'not an offset' }] });
@@ -128,7 +168,10 @@ export class Recovery {
     return { streams: Object.fromEntries(asked.map(([s]) => [s, streams[s]!])) };
   }
 
-  /** Joins (which authorizes), then reads and replays; the socket's gate is held by the caller. */
+  /**
+   * Joins (which authorizes), then reads and replays page by page; the socket's gate is held by the
+   * caller, so live messages wait behind the whole replay, however many pages it takes.
+   */
   private async recoverStream(socket: PgSocket, stream: Stream, since: Offset, join: () => Promise<unknown>): Promise<{ report: StreamRecovery; joined: boolean }> {
     try {
       await join();
@@ -136,25 +179,113 @@ export class Recovery {
       if (isAppError(err)) return { report: this.refused(err), joined: false };
       throw err;
     }
-    let read;
-    try {
-      read = await this.deps.history!.since(stream, since);
-    } catch (err) {
-      this.deps.logger.warn('history: could not read a stream for recovery', { socketId: socket.id, stream, error: (err as Error).message });
-      return { report: this.refused(new AppError('SERVICE_UNAVAILABLE', 'History is unavailable; resync')), joined: true };
-    }
+    let read = await this.read(socket, stream, since);
+    if (!read) return { report: this.refused(new AppError('SERVICE_UNAVAILABLE', 'History is unavailable; resync')), joined: true };
     if (!read.covered) {
       this.deps.metrics.markRecovery('gap', 0);
       return { report: { recovered: false, replayed: 0, offset: read.position }, joined: true };
     }
+    // Everything after the first read's position was kept after the join, so its live copy is held
+    // by the gate: the replay stops there instead of chasing a stream that keeps growing.
+    const until = parseOffset(read.position)!.seq;
     const gate = this.gateOf(socket);
-    gate.pass(() => {
-      for (const e of read.entries) socket.emit(e.event, e.data, replayMeta(stream, e));
+    let replayed = 0;
+    let last: HistoryEntry | undefined;
+    for (;;) {
+      for (const e of read.entries) {
+        if (!socket.connected) return this.interrupted(socket, stream, 'closed', replayed);
+        gate.pass(() => socket.emit(e.event, e.data, replayMeta(stream, e)));
+        replayed += 1;
+        last = e;
+        // Marked as it goes, so the live copies of what did go out are dropped whatever stops the replay.
+        gate.markReplayed(stream, e.offset);
+        if (bufferedBytes(socket) > REPLAY_HIGH_WATER_BYTES) {
+          const stopped = await this.drained(socket);
+          if (stopped) return this.interrupted(socket, stream, stopped, replayed);
+        }
+      }
+      if (!read.more || !last || parseOffset(last.offset)!.seq >= until) break;
+      if (!socket.connected) return this.interrupted(socket, stream, 'closed', replayed);
+      read = await this.read(socket, stream, last.offset);
+      if (!read) {
+        this.deps.metrics.markRecovery('refused', replayed);
+        return { report: { recovered: false, replayed, error: new AppError('SERVICE_UNAVAILABLE', 'History is unavailable; resync').toBody() }, joined: true };
+      }
+      if (!read.covered) {
+        // Trimmed (HISTORY_SIZE) or expired while the earlier pages went out: a gap, said as such.
+        this.deps.metrics.markRecovery('gap', replayed);
+        return { report: { recovered: false, replayed, offset: read.position }, joined: true };
+      }
+    }
+    this.deps.metrics.markRecovery('recovered', replayed);
+    return { report: { recovered: true, replayed, offset: last?.offset ?? read.position }, joined: true };
+  }
+
+  /** One page after `after`; null (logged) when the history could not be read. */
+  private async read(socket: PgSocket, stream: Stream, after: Offset): Promise<HistoryRead | null> {
+    try {
+      return await this.deps.history!.since(stream, after, REPLAY_PAGE_ENTRIES);
+    } catch (err) {
+      this.deps.logger.warn('history: could not read a stream for recovery', { socketId: socket.id, stream, error: (err as Error).message });
+      return null;
+    }
+  }
+
+  /**
+   * Waits until the socket's unsent data is down to a quarter of REPLAY_HIGH_WATER_BYTES.
+   * @returns null then, or why the replay must stop instead.
+   */
+  private drained(socket: PgSocket): Promise<Interrupted | null> {
+    return new Promise((resolve) => {
+      const conn = socket.conn;
+      let transport = conn.transport;
+      let lowest = bufferedBytes(socket);
+      let idleMs = 0;
+      const check = () => {
+        if (!socket.connected) finish('closed');
+        else if (bufferedBytes(socket) <= REPLAY_HIGH_WATER_BYTES / 4) finish(null);
+      };
+      // A transport's "drain" is the moment its last send reached the kernel; Engine.IO's own
+      // "drain" is when its queue went to the transport. An upgrade swaps the transport.
+      const upgraded = () => {
+        transport.off('drain', check);
+        transport = conn.transport;
+        transport.on('drain', check);
+        check();
+      };
+      // Polled too: WebSocket sends no event while ws's buffer shrinks, and this is where a stall shows.
+      const timer = setInterval(() => {
+        const bytes = bufferedBytes(socket);
+        if (bytes < lowest) {
+          lowest = bytes;
+          idleMs = 0;
+        } else if ((idleMs += STALL_CHECK_MS) >= REPLAY_STALL_MS) return finish('stalled');
+        check();
+      }, STALL_CHECK_MS);
+      const finish = (result: Interrupted | null) => {
+        clearInterval(timer);
+        transport.off('drain', check);
+        conn.off('drain', check);
+        conn.off('upgrade', upgraded);
+        socket.off('disconnect', check);
+        resolve(result);
+      };
+      transport.on('drain', check);
+      conn.on('drain', check);
+      conn.on('upgrade', upgraded);
+      socket.on('disconnect', check);
+      check();
     });
-    const last = read.entries[read.entries.length - 1];
-    if (last) gate.markReplayed(stream, last.offset);
-    this.deps.metrics.markRecovery('recovered', read.entries.length);
-    return { report: { recovered: true, replayed: read.entries.length, offset: read.position }, joined: true };
+  }
+
+  /** The replay stopped early; the socket is gone or cut, so no report reaches anyone. */
+  private interrupted(socket: PgSocket, stream: Stream, why: Interrupted, replayed: number): { report: StreamRecovery; joined: boolean } {
+    if (why === 'stalled' && socket.connected) {
+      this.deps.logger.warn('recovery: cutting a socket that stopped reading during a replay', { socketId: socket.id, userId: socket.data.userId, stream, replayed, bufferedBytes: bufferedBytes(socket) });
+      cutTransport(socket);
+    }
+    this.deps.metrics.markRecovery('interrupted', replayed);
+    return { report: { recovered: false, replayed }, joined: true };
   }
 
   private gateOf(socket: PgSocket): DeliveryGate {

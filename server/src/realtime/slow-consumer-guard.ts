@@ -1,6 +1,7 @@
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { ConnectionManager } from './connection-manager';
+import { heldBytes } from './delivery-gate';
 import type { PgSocket } from './types';
 
 /** What the guard reads of Engine.IO's connection: its packet queue and, over WebSocket, the ws socket. */
@@ -24,10 +25,22 @@ export function bufferedBytes(socket: PgSocket): number {
 }
 
 /**
+ * Cuts the transport at once (a graceful close would wait for the very buffer that is not
+ * draining): the client sees a transport close, reconnects, and recovers what it missed.
+ */
+export function cutTransport(socket: PgSocket): void {
+  const conn = socket.conn as unknown as EngineConn;
+  const ws = conn.transport?.socket;
+  conn.close(true);
+  // Frees the queued bytes now instead of after ws's close handshake times out.
+  ws?.terminate?.();
+}
+
+/**
  * Disconnects sockets whose unsent data exceeds MAX_SOCKET_BUFFER_BYTES, so one client that stops
- * reading cannot grow the node's memory without bound while pushes continue. The transport is cut
- * at once (a graceful close would wait for the very buffer that is not draining); the client sees a
- * transport close, reconnects, and recovers what it missed from history.
+ * reading cannot grow the node's memory without bound while pushes continue. Live messages a
+ * recovery holds back for a socket count too (heldBytes). The client sees a transport close,
+ * reconnects, and recovers what it missed from history.
  */
 export class SlowConsumerGuard {
   private timer: NodeJS.Timeout | null = null;
@@ -51,16 +64,13 @@ export class SlowConsumerGuard {
   check(): number {
     let cut = 0;
     for (const socket of this.deps.connections.all()) {
-      const bytes = bufferedBytes(socket);
+      const held = heldBytes(socket);
+      const bytes = bufferedBytes(socket) + held;
       if (bytes <= this.deps.limitBytes) continue;
       cut += 1;
       this.deps.metrics.markSlowConsumer();
-      this.deps.logger.warn('slow consumer: disconnecting a socket that stopped reading', { socketId: socket.id, userId: socket.data.userId, bufferedBytes: bytes, limitBytes: this.deps.limitBytes });
-      const conn = socket.conn as unknown as EngineConn;
-      const ws = conn.transport?.socket;
-      conn.close(true);
-      // Frees the queued bytes now instead of after ws's close handshake times out.
-      ws?.terminate?.();
+      this.deps.logger.warn('slow consumer: disconnecting a socket that stopped reading', { socketId: socket.id, userId: socket.data.userId, bufferedBytes: bytes, heldBytes: held, limitBytes: this.deps.limitBytes });
+      cutTransport(socket);
     }
     return cut;
   }

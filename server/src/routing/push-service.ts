@@ -1,23 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { pushBody, type BatchItemResult, type BroadcastBody, type PushBody, type PushResult } from '../contracts/api';
-import { isPersonalRoom, PERSONAL_ROOM_PREFIX, userRoom, type PushMeta, type Room } from '../contracts/socket-events';
+import { isPersonalRoom, PERSONAL_ROOM_PREFIX, type NodeId, type Room } from '../contracts/socket-events';
 import type { PushTargets } from '../cluster/presence-store';
 import type { PushStore } from '../cluster/push-store';
+import type { HistoryMessage } from '../cluster/history-store';
+import type { PushRoute } from '../cluster/push-wire';
 import type { Clock } from '../lib/clock';
 import { AppError, badRequest, isAppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
-
-/** What PushService needs from Socket.IO: a broadcast to a set of rooms, minus some sockets or rooms. */
-export interface Broadcaster {
-  /** Resolves once the broadcast was handed to the cluster (published to Redis); rejects when it was not. */
-  emit(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta): Promise<void>;
-  /**
-   * The same, asking every receiving socket for an acknowledgement: `sent` as for emit, `acks`
-   * the acknowledgements that arrived within `timeoutMs`.
-   */
-  emitWithAcks(rooms: string[], except: string[], event: string, data: unknown, meta: PushMeta, timeoutMs: number): { sent: Promise<void>; acks: Promise<number> };
-}
+import type { Receipts } from './receipts';
 
 /** The default `ackTimeoutMs` of a push with `ack: true`. */
 export const DEFAULT_ACK_TIMEOUT_MS = 5000;
@@ -30,16 +22,17 @@ export interface PushServiceOptions {
 const unique = (xs: string[] | undefined) => (xs && xs.length > 1 ? [...new Set(xs)] : (xs ?? []));
 
 /**
- * Addresses a message, admits it (idempotency + recipients, one store call) and hands it to the
- * cluster in a single broadcast: Socket.IO encodes the packet once however many sockets get it.
+ * Addresses a message and admits it: one store call takes the id, counts the recipients, keeps the
+ * message and hands it to every node, which delivers it to its own sockets (realtime/push-fanout.ts).
  */
 export class PushService {
   private readonly ttlMs: number;
 
   constructor(
     private readonly deps: {
-      broadcaster: Broadcaster;
       store: PushStore;
+      receipts: Receipts;
+      nodeId: NodeId;
       metrics: Metrics;
       clock: Clock;
       logger: Logger;
@@ -89,59 +82,34 @@ export class PushService {
   private async deliver(body: BroadcastBody, targets: PushTargets, room: Room | undefined): Promise<PushResult> {
     const started = performance.now();
     const id = body.id ?? randomUUID();
-    const { event, data } = body;
     if (!this.deps.clusterUp()) throw unavailable();
-    const ts = this.deps.clock.now();
-    const streams = this.deps.keepHistory ? [...targets.users.map(userRoom), ...targets.rooms] : [];
+    const message: HistoryMessage = { event: body.event, data: body.data, id, ts: this.deps.clock.now() };
+    if (room !== undefined) message.room = room;
+    const route: PushRoute = { ...targets };
+    const wait = body.ack ? this.deps.receipts.open(body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS) : null;
+    if (wait) route.ack = { node: this.deps.nodeId, token: wait.token, timeoutMs: body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS };
+    const keep = this.deps.keepHistory && targets.users.length + targets.rooms.length > 0;
     let admitted;
     try {
-      admitted = await this.deps.store.admit(id, targets, this.ttlMs, streams.length > 0 ? { streams, message: room === undefined ? { event, data, id, ts } : { event, data, id, ts, room } } : undefined);
+      admitted = await this.deps.store.admit(id, route, this.ttlMs, message, keep);
     } catch (err) {
+      wait?.cancel();
+      // The admission and its publish are one script: refused here means delivered nowhere (or,
+      // when only the answer was lost, remembered under the id, so the retry answers as a repeat).
       this.deps.logger.warn('push not admitted: cluster state unavailable', { id, error: (err as Error).message });
       throw unavailable(err);
     }
-    if (admitted.duplicate) return admitted.acked === undefined ? { id, recipients: admitted.recipients } : { id, recipients: admitted.recipients, acked: admitted.acked };
-
-    const base: PushMeta = room === undefined ? { id, ts } : { id, ts, room };
-    const sends = deliveries(targets, streams, admitted.offsets, base);
-    const { broadcaster } = this.deps;
-    const timeoutMs = body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    const out = sends.map((d) => (body.ack ? broadcaster.emitWithAcks(d.rooms, d.except, event, data, d.meta, timeoutMs) : { sent: broadcaster.emit(d.rooms, d.except, event, data, d.meta), acks: null }));
-    try {
-      await Promise.all(out.map((o) => o.sent));
-    } catch (err) {
-      // Admitted (and kept in history) but not published: Redis went away in between. The retry
-      // with the same id is delivered when Redis lost the id with its data; otherwise it answers as
-      // a duplicate and recovering clients get the message from history.
-      this.deps.logger.warn('push admitted but not handed to the cluster', { id, error: (err as Error).message });
-      throw unavailable(err);
+    if (admitted.duplicate) {
+      wait?.cancel();
+      return admitted.acked === undefined ? { id, recipients: admitted.recipients } : { id, recipients: admitted.recipients, acked: admitted.acked };
     }
     this.deps.metrics.markPush(admitted.recipients, (performance.now() - started) / 1000);
-    if (!body.ack) return { id, recipients: admitted.recipients };
-    const acked = (await Promise.all(out.map((o) => o.acks))).reduce<number>((a, b) => a + (b ?? 0), 0);
+    if (!wait) return { id, recipients: admitted.recipients };
+    wait.expect(admitted.receivers);
+    const acked = await wait.acked;
     await this.deps.store.recordAcked(id, admitted.recipients, acked).catch((err: Error) => this.deps.logger.debug('could not record receipts for retries', { id, error: err.message }));
     return { id, recipients: admitted.recipients, acked };
   }
 }
 
 const unavailable = (cause?: unknown) => new AppError('SERVICE_UNAVAILABLE', 'Cluster state is unavailable; retry with the same id', { cause, retryAfter: 1 });
-
-interface Delivery {
-  rooms: string[];
-  except: string[];
-  meta: PushMeta;
-}
-
-/**
- * How one push goes out. Without history: a single broadcast to every target (Socket.IO reaches each
- * socket once). With history each stream is its own broadcast carrying that stream's offset, and
- * skips the streams before it, so a socket in two addressed streams still gets the message once
- * live (its other stream replays it on recovery, and the id tells the client it has it).
- * Socket-id targets, which have no stream, go last and skip every stream.
- */
-function deliveries(targets: PushTargets, streams: string[], offsets: string[], base: PushMeta): Delivery[] {
-  if (streams.length === 0) return [{ rooms: [...targets.users.map(userRoom), ...targets.rooms, ...targets.socketIds], except: targets.except, meta: base }];
-  const out: Delivery[] = streams.map((stream, i) => ({ rooms: [stream], except: [...targets.except, ...streams.slice(0, i)], meta: { ...base, stream, offset: offsets[i]! } }));
-  if (targets.socketIds.length > 0) out.push({ rooms: targets.socketIds, except: [...targets.except, ...streams], meta: base });
-  return out;
-}

@@ -1,0 +1,257 @@
+import type { NodeId, Offset, PushMeta, Stream } from '../contracts/socket-events';
+import { formatOffset, parseOffset, type HistoryEntry, type HistoryStore } from '../cluster/history-store';
+import { deliveries, streamsOf, type PushWire } from '../cluster/push-wire';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../metrics/metrics';
+import type { PgServer, PgSocket } from './types';
+
+/** Entries read from history per call while catching up: bounds what one read holds in memory. */
+const CATCH_UP_PAGE = 100;
+
+interface Position {
+  epoch: string;
+  seq: number;
+}
+
+/** A run of a stream this node has not delivered: after `since`, up to the push `until` (open-ended when undefined). */
+interface Gap {
+  stream: Stream;
+  since: Offset;
+  until?: Position;
+}
+
+/**
+ * Every node's delivery of the pushes it receives (all of them, its own included: see
+ * cluster/push-wire.ts) to its local sockets. Plain pushes are one local broadcast per stream, so
+ * Socket.IO encodes the packet once however many sockets get it. Pushes with `ack` go to each
+ * socket with a timeout, and the node then reports its count of receipts to the admitting node.
+ *
+ * With history, the node also remembers, for each stream it has sockets in, the last offset it
+ * delivered. Pushes arrive in offset order, so a jump in the sequence (or a new epoch that does not
+ * start at 1) means this node missed some on the bus: its subscription was down, or it was frozen
+ * past Redis' output buffer. It then delivers the missing ones from history before anything newer,
+ * and after every re-subscription it checks all its streams the same way, since a stream that
+ * stays quiet would never show the jump. Clients that stay connected through a node's hiccup thus
+ * lose nothing, and never see a message twice from this path (deliveries at or below the
+ * remembered offset are dropped).
+ */
+export class PushFanout {
+  private readonly delivered = new Map<Stream, Position>();
+  /** Pushes that arrived while a catch-up was reading history, in arrival order. */
+  private held: PushWire[] | null = null;
+  /** A re-subscription happened while a catch-up was running: check every stream again after it. */
+  private checkAgain = false;
+
+  constructor(
+    private readonly deps: {
+      io: PgServer;
+      /** Hands a node's receipts count to the node that admitted the push (this one or another). */
+      report: (node: NodeId, token: string, acked: number) => void;
+      /** null on a single node, or with history off: nothing can be missed, or nothing can be caught up. */
+      history: HistoryStore | null;
+      metrics: Metrics;
+      logger: Logger;
+    },
+  ) {
+    // A stream this node no longer has sockets in is forgotten, so the map stays as big as the node's rooms.
+    if (deps.history) deps.io.of('/').adapter.on('delete-room', (room: string) => this.delivered.delete(room));
+  }
+
+  receive(push: PushWire): void {
+    if (this.held) {
+      this.held.push(push);
+      return;
+    }
+    const gaps = this.deps.history && push.offsets.length > 0 ? this.gapsBefore(push) : [];
+    if (gaps.length > 0) {
+      this.held = [push];
+      void this.fill(gaps).finally(() => this.release());
+      return;
+    }
+    this.deliver(push);
+  }
+
+  /**
+   * Tells the node where a stream stood when one of its sockets joined (the join and the welcome
+   * read it anyway), so a jump is noticed even before the first push arrives. Never moves back.
+   */
+  seen(stream: Stream, offset: Offset): void {
+    if (!this.deps.history || this.delivered.has(stream)) return;
+    const at = parseOffset(offset);
+    if (at && this.hasLocal(stream)) this.delivered.set(stream, at);
+  }
+
+  /** After the subscription came back: delivers what each of this node's streams got meanwhile. */
+  async catchUp(): Promise<void> {
+    if (!this.deps.history || this.delivered.size === 0) return;
+    if (this.held) {
+      this.checkAgain = true;
+      return;
+    }
+    this.held = [];
+    try {
+      await this.fill([...this.delivered].map(([stream, at]) => ({ stream, since: formatOffset(at.epoch, at.seq) })));
+    } finally {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    // Each held push is checked again: one may show another jump, which holds the ones after it again.
+    for (const push of held) this.receive(push);
+    if (this.checkAgain) {
+      this.checkAgain = false;
+      void this.catchUp();
+    }
+  }
+
+  private gapsBefore(push: PushWire): Gap[] {
+    const gaps: Gap[] = [];
+    streamsOf(push.route).forEach((stream, i) => {
+      const last = this.delivered.get(stream);
+      const at = last && parseOffset(push.offsets[i]);
+      if (!last || !at) return;
+      if (at.epoch === last.epoch && at.seq > last.seq + 1) gaps.push({ stream, since: formatOffset(last.epoch, last.seq), until: at });
+      // A new epoch (Redis lost the stream): its messages before this one were all missed.
+      else if (at.epoch !== last.epoch && at.seq > 1) gaps.push({ stream, since: formatOffset(at.epoch, 0), until: at });
+    });
+    return gaps;
+  }
+
+  /** Delivers each gap's messages from history, oldest first, and moves the remembered offsets past them. */
+  private async fill(gaps: Gap[]): Promise<void> {
+    await Promise.all(gaps.map((g) => this.fillOne(g)));
+  }
+
+  private async fillOne(gap: Gap): Promise<void> {
+    const history = this.deps.history!;
+    const { until } = gap;
+    // Whatever happens, a jump's push goes out after this: the stream is remembered just before it.
+    const before: Position | null = until ? { epoch: until.epoch, seq: until.seq - 1 } : null;
+    let since = gap.since;
+    let sent = 0;
+    try {
+      for (;;) {
+        const read = await history.since(gap.stream, since, CATCH_UP_PAGE);
+        if (!read.covered) {
+          const pos = parseOffset(read.position);
+          const asked = parseOffset(since);
+          // The epoch moved on since what we remember: the whole new epoch is what we missed.
+          if (!until && pos && asked && pos.epoch !== asked.epoch) {
+            since = formatOffset(pos.epoch, 0);
+            continue;
+          }
+          this.deps.logger.warn('missed pushes on the bus that history no longer holds', { stream: gap.stream, since, position: read.position });
+          if (!until && pos) this.advance(gap.stream, pos);
+          break;
+        }
+        const wanted = until ? read.entries.filter((e) => parseOffset(e.offset)!.seq < until.seq) : read.entries;
+        for (const e of wanted) this.emitCaughtUp(gap.stream, e);
+        sent += wanted.length;
+        const last = wanted[wanted.length - 1];
+        if (last) this.advance(gap.stream, parseOffset(last.offset)!);
+        if (last) since = last.offset;
+        if (!read.more || wanted.length < read.entries.length) break;
+      }
+    } catch (err) {
+      // The push that showed the jump still goes out; recovering clients get the rest from history.
+      this.deps.logger.warn('could not catch up a stream from history', { stream: gap.stream, error: (err as Error).message });
+    }
+    if (before) this.advance(gap.stream, before);
+    if (sent > 0) {
+      this.deps.metrics.markCaughtUp(sent);
+      this.deps.logger.info('delivered pushes missed on the bus from history', { stream: gap.stream, messages: sent });
+    }
+  }
+
+  private advance(stream: Stream, to: Position): void {
+    const now = this.delivered.get(stream);
+    if (!this.hasLocal(stream)) return void this.delivered.delete(stream);
+    if (!now || now.epoch !== to.epoch || now.seq < to.seq) this.delivered.set(stream, to);
+  }
+
+  private emitCaughtUp(stream: Stream, e: HistoryEntry): void {
+    const meta: PushMeta = e.room === undefined ? { id: e.id, ts: e.ts, stream, offset: e.offset } : { id: e.id, ts: e.ts, room: e.room, stream, offset: e.offset };
+    this.deps.io.local.to(stream).emit(e.event as never, e.data as never, meta as never);
+  }
+
+  private hasLocal(stream: Stream): boolean {
+    return this.deps.io.of('/').adapter.rooms.has(stream);
+  }
+
+  /** Sends a push to this node's sockets, skipping streams this node already delivered it on. */
+  private deliver(push: PushWire): void {
+    const all = deliveries(push);
+    const sends = this.deps.history && push.offsets.length > 0 ? all.filter((d) => this.fresh(d)) : all;
+    const { event, data } = push.message;
+    const { io } = this.deps;
+    const ack = push.route.ack;
+    if (!ack) {
+      for (const d of sends) {
+        let op = io.local.to(d.rooms);
+        if (d.except.length > 0) op = op.except(d.except);
+        op.emit(event as never, data as never, d.meta as never);
+      }
+      return;
+    }
+    let sent = 0;
+    let acked = 0;
+    let reported = false;
+    const finish = () => {
+      if (reported) return;
+      reported = true;
+      clearTimeout(timer);
+      this.deps.report(ack.node, ack.token, acked);
+    };
+    const timer = setTimeout(finish, ack.timeoutMs);
+    // A local broadcast with a timeout would wait for every node of the cluster (Socket.IO counts
+    // the adapter's servers), so each local socket is asked on its own, picked synchronously from
+    // the adapter's rooms: that keeps this push in order with the plain ones around it.
+    for (const d of sends) {
+      for (const s of this.localSockets(d.rooms, d.except)) {
+        sent += 1;
+        s.timeout(ack.timeoutMs).emit(event as never, data as never, d.meta as never, ((err: Error | null) => {
+          if (err) return;
+          acked += 1;
+          if (acked === sent) finish();
+        }) as never);
+      }
+    }
+    if (sent === 0) finish();
+  }
+
+  /** Whether a stream's delivery is new to this node; remembers it when the node has sockets in the stream. */
+  private fresh(d: { meta: PushMeta }): boolean {
+    const { stream, offset } = d.meta;
+    if (stream === undefined || offset === undefined) return true;
+    const at = parseOffset(offset);
+    if (!at) return true;
+    if (!this.hasLocal(stream)) {
+      this.delivered.delete(stream);
+      return true;
+    }
+    const last = this.delivered.get(stream);
+    if (last && last.epoch === at.epoch && at.seq <= last.seq) return false;
+    this.delivered.set(stream, at);
+    return true;
+  }
+
+  /** The local sockets in any of `rooms` and in none of `except`, each once (as a broadcast picks them). */
+  private localSockets(rooms: string[], except: string[]): PgSocket[] {
+    const nsp = this.deps.io.of('/');
+    const members = nsp.adapter.rooms;
+    const skip = new Set<string>();
+    for (const r of except) for (const id of members.get(r) ?? []) skip.add(id);
+    const picked = new Map<string, PgSocket>();
+    for (const r of rooms) {
+      for (const id of members.get(r) ?? []) {
+        if (skip.has(id) || picked.has(id)) continue;
+        const s = nsp.sockets.get(id);
+        if (s) picked.set(id, s);
+      }
+    }
+    return [...picked.values()];
+  }
+}
