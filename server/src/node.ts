@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from './config/config';
 import type { NodeStatus, StatusResponse } from './contracts/api';
@@ -49,6 +49,7 @@ import { PushService } from './routing/push-service';
 import { Receipts } from './routing/receipts';
 
 const LOOP_RESOLUTION_MS = 20;
+const netServerClose = NetServer.prototype.close;
 
 /**
  * After a Redis outage a node stays not-ready (pushes answered 503) this much longer than its own
@@ -57,6 +58,14 @@ const LOOP_RESOLUTION_MS = 20;
  * have would be answered 2xx yet never reach their sockets.
  */
 const REDIS_SETTLE_MS = 2000;
+
+/**
+ * How long a draining node still accepts connections (capped at a quarter of SHUTDOWN_TIMEOUT_MS).
+ * Readiness says 503 from the first moment, but requests already on their way (in the listen
+ * backlog, or read and not parsed yet) would be reset if the listener closed at once; accepted,
+ * they are answered, with `Connection: close` so keep-alive clients move on.
+ */
+const DRAIN_ACCEPT_MS = 1000;
 
 /** Every push, as the admission script publishes it (cluster/push-wire.ts). */
 const pushChannel = (prefix: string) => `${prefix}#push`;
@@ -165,6 +174,7 @@ export class PushgateNode {
     // finds, so /socket.io requests never reach Express. The app itself is built further down.
     let app: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
     this.http = createServer((req, res) => {
+      if (this.draining) res.shouldKeepAlive = false;
       this.inflight += 1;
       res.once('close', () => (this.inflight -= 1));
       app!(req, res);
@@ -347,7 +357,6 @@ export class PushgateNode {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.slowConsumers.stop();
-    this.http.close();
     if (this.config.pm2Sticky && process.connected) {
       // The PM2 daemon routes new sessions to any worker still attached to it, a draining one
       // included, and a handshake handed to a process about to exit is lost (the client then waits
@@ -356,6 +365,10 @@ export class PushgateNode {
       process.disconnect();
     }
     this.io.local.emit('server:draining', { nodeId: this.config.nodeId, reconnectInMs: 0 });
+    await new Promise((r) => setTimeout(r, Math.min(DRAIN_ACCEPT_MS, this.config.shutdownTimeoutMs / 4)));
+    // Stops accepting only: http.close() would also reset idle keep-alive connections, a request
+    // just arriving on one among them. They are closed once in-flight work is done, below.
+    netServerClose.call(this.http);
     while (this.inflight > 0 && this.clock.now() < deadline - 500) await new Promise((r) => setTimeout(r, 20));
     const sockets = this.connections.all();
     // Closing the transport (not socket.disconnect()) is what makes socket.io-client reconnect on

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { FakeBackend, json } from '../support/fake-backend';
-import { makeToken, nextEvent } from '../support/node';
+import { ADMIN_KEY, makeToken, nextEvent } from '../support/node';
 import { ProcessNode } from '../support/process-node';
 
 const ROOT = join(__dirname, '..', '..');
@@ -117,5 +118,29 @@ describe('SIGTERM', () => {
     expect((await disconnected)[0]).toBe('transport close');
     const exit = await node.exited;
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('SIGTERM right behind a burst of requests', () => {
+  /** One push on its own connection (no agent): it is in the node's listen backlog or socket buffer, not parsed yet. */
+  const push = (port: number, i: number) =>
+    new Promise<string>((resolve) => {
+      const body = JSON.stringify({ users: ['nobody'], event: 'e', data: { i }, id: `burst-${i}` });
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/push', agent: false, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.statusCode)));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      req.end(body);
+    });
+
+  it('answers every request that reached the node before the signal', async () => {
+    const node = await ProcessNode.start({ SHUTDOWN_TIMEOUT_MS: '4000' });
+    const answers = Array.from({ length: 20 }, (_, i) => push(node.port, i));
+    // On the same tick as the requests were written: none of them is parsed yet when the signal lands.
+    node.proc.kill('SIGTERM');
+    const got = await Promise.all(answers);
+    expect(got).toEqual(Array.from({ length: 20 }, () => '200'));
+    expect(await node.exited).toEqual({ code: 0, signal: null });
   });
 });
