@@ -73,6 +73,8 @@ class Client {
   private clockSkewMs = 0;
   private expiredRetries = 0;
   private closed = false;
+  /** Set from `server:draining` until the next `welcome` (or close): requests wait for the next node. */
+  private drainedNode: { until: Promise<void>; done: () => void } | undefined;
 
   constructor(private readonly opts: PushgateClientOptions) {
     this.seen = new DedupWindow(opts.dedupWindow ?? 2000);
@@ -176,6 +178,7 @@ class Client {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseRequests();
     clearTimeout(this.refreshTimer);
     this.socket.offAny(this.onAnyEvent);
     this.socket.disconnect();
@@ -196,6 +199,7 @@ class Client {
       return;
     }
     if (event === 'welcome') this.applyWelcome(args[0] as WelcomePayload);
+    if (event === 'server:draining') this.holdRequestsUntilWelcome();
     const [data, meta] = args;
     if (!isPushMeta(meta)) {
       // welcome, server:draining, presence:* … carry no meta: no de-duplication, no offset.
@@ -214,7 +218,27 @@ class Client {
     settle(this.dispatch(event, [data, meta]), ack);
   };
 
+  /**
+   * A draining node answers events with SERVICE_UNAVAILABLE and then closes the transport, cutting
+   * off any event still on its way: requests made from now on are sent once the client is
+   * welcomed by its next node. socket.io-client buffers them meanwhile anyway once disconnected;
+   * this covers the moment between the notice and the close.
+   */
+  private holdRequestsUntilWelcome(): void {
+    if (this.drainedNode) return;
+    let done!: () => void;
+    const until = new Promise<void>((resolve) => (done = resolve));
+    this.drainedNode = { until, done };
+  }
+
+  private releaseRequests(): void {
+    const held = this.drainedNode;
+    this.drainedNode = undefined;
+    held?.done();
+  }
+
   private applyWelcome(w: WelcomePayload): void {
+    this.releaseRequests();
     if (!w || typeof w !== 'object') return;
     this.expiredRetries = 0;
     if (typeof w.serverTime === 'number' && Number.isFinite(w.serverTime)) this.clockSkewMs = w.serverTime - Date.now();
@@ -332,6 +356,17 @@ class Client {
   private async request<T = unknown>(event: string, payload: unknown, timeoutMs?: number, withPayload = true): Promise<T | undefined> {
     // A closed socket would buffer the packet forever.
     if (this.closed) throw new PushgateError('DISCONNECTED', 'the client is closed');
+    if (this.drainedNode) {
+      const started = Date.now();
+      const held = this.drainedNode.until;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = timeoutMs === undefined ? held : Promise.race([held, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+      const outcome = await waited;
+      clearTimeout(timer);
+      if (outcome === 'timeout') throw new PushgateError('TIMEOUT', `no next node within ${timeoutMs} ms after the node drained`);
+      if (this.closed) throw new PushgateError('DISCONNECTED', 'the client is closed');
+      if (timeoutMs !== undefined) timeoutMs = Math.max(1, timeoutMs - (Date.now() - started));
+    }
     const target = timeoutMs !== undefined ? this.socket.timeout(timeoutMs) : this.socket;
     let res: unknown;
     try {

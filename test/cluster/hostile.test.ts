@@ -56,9 +56,9 @@ describe('Redis killed and restarted under steady push traffic', () => {
     await c.waitFor('via-a', viaA.sent[viaA.sent.length - 1]!);
     await c.waitFor('via-b', viaB.sent[viaB.sent.length - 1]!);
 
-    // A push refused at the instant Redis died may already have reached the sockets of the node it
-    // was pushed through (local delivery does not wait for Redis), and Redis came back without its
-    // memory of the id: its retry reaches them again. Only such messages may arrive twice.
+    // A push whose admission ran just before Redis died but whose answer was lost is refused (503)
+    // though it was delivered, and Redis came back without its memory of the id: its retry is
+    // delivered again. Only such messages may arrive twice.
     const tallies = { viaA: c.tally('via-a', viaA.sent, viaA.retried), viaB: c.tally('via-b', viaB.sent, viaB.retried) };
     process.stdout.write(`hostile redis-kill: ${JSON.stringify({ ...tallies, refused: { viaA: viaA.refused, viaB: viaB.refused } })}\n`);
     expect({ hung: viaA.hung + viaB.hung }).toEqual({ hung: 0 });

@@ -18,6 +18,8 @@ import {
 import type * as Server from '../../server/src/contracts/socket-events';
 import { FakeBackend, json } from '../support/fake-backend';
 import { ADMIN_KEY, eventually, makeToken, startNode, type TestNode } from '../support/node';
+import { testRedisUrl, uniquePrefix } from '../support/redis';
+import { TcpBalancer } from '../support/tcp-balancer';
 
 const auth = { Authorization: `Bearer ${ADMIN_KEY}` };
 /** websocket only, a fresh Manager per client, and quick reconnects (the tests cut transports). */
@@ -508,6 +510,45 @@ describe('client helper: emit() to the backend', () => {
   it('refuses the events the helper sends itself', async () => {
     const { client } = await connect(bare, 'max');
     await expect(client.emit('room:join', { room: 'x' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+});
+
+describe('client helper: a node that drains', () => {
+  const backend = new FakeBackend();
+  let draining: TestNode;
+  let next: TestNode;
+  let balancer: TcpBalancer;
+  beforeAll(async () => {
+    const url = await backend.start();
+    backend.handler = (req, res) => json(res, 200, { handledBy: req.body.nodeId });
+    const env = { BACKEND_URL: url, REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('helper-drain'), SHUTDOWN_TIMEOUT_MS: '4000' };
+    draining = await startNode({ ...env, NODE_ID: 'draining' });
+    next = await startNode({ ...env, NODE_ID: 'next' });
+    // Failover order: the first node while it listens, the second after.
+    balancer = await TcpBalancer.start([draining.port, next.port]);
+  });
+  afterEach(closeClients);
+  afterAll(async () => {
+    await draining.stop();
+    await next.stop();
+    await balancer.close();
+    await backend.stop();
+  });
+
+  it('holds a request made after server:draining and sends it to the next node, instead of getting SERVICE_UNAVAILABLE', async () => {
+    const client = createPushgateClient({ url: balancer.url, token: makeToken({ sub: 'mover' }), socketOptions });
+    open.add(client);
+    expect((await nextWelcome(client)).nodeId).toBe('draining');
+    const answer = new Promise<unknown>((resolve) => {
+      client.on('server:draining', () => {
+        resolve(client.emit('work', { n: 1 }, { timeoutMs: 10_000 }).catch((err: unknown) => err));
+      });
+    });
+    const welcomed = nextWelcome(client);
+    const stopped = draining.stop();
+    expect(await answer).toEqual({ handledBy: 'next' });
+    expect((await welcomed).nodeId).toBe('next');
+    await stopped;
   });
 });
 

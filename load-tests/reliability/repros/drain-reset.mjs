@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 /*
- * Finding (sigterm-drain): requests that reached a node just before SIGTERM but were not parsed yet
- * are reset instead of answered: the drain's http.close() also closes connections Node considers idle
- * (Node >= 19), which includes a fresh connection whose request is still in its socket buffer.
+ * Finding (sigterm-drain), fixed 2026-12-01: requests that reached a node just before SIGTERM but
+ * were not parsed yet were reset instead of answered: the drain's http.close() closed the listener
+ * (the listen backlog with it) and the connections Node considers idle (Node >= 19), which includes a
+ * fresh connection whose request is still in its socket buffer. Now the node keeps accepting for
+ * a second (readiness already 503) and then stops listening without closing idle connections.
+ * Before: 17–20 of 20 ECONNRESET; after: 20 of 20 answered 200 at 0, 2, 5 and 20 ms.
  *   node load-tests/reliability/repros/drain-reset.mjs [ms between sending and the signal, default 5]
  */
 import http from 'node:http';

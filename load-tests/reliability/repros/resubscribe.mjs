@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 /*
- * Finding (redis-restart, part 2): after a Redis restart, node B serves again while node A (frozen,
- * as by a long GC pause) has not re-subscribed yet. Pushes through B are answered 2xx; A's connected
- * clients never get them, and since they never reconnect, no recovery fills the gap.
+ * Finding (redis-restart, part 2), fixed 2026-12-01: after a Redis restart, node B serves again
+ * while node A (frozen, as by a long GC pause) has not re-subscribed yet. Pushes through B are
+ * answered 2xx; A's connected clients never got them, and since they never reconnect, no client
+ * recovery fills the gap. Now A catches up from history once it is subscribed again
+ * (realtime/push-fanout.ts). Before: in the reliability run, 17 pushes answered 2xx while A was
+ * frozen reached none of A's clients; after: 20 of 20 received, no reconnection (exit 0).
  *   node load-tests/reliability/repros/resubscribe.mjs
  */
 import { killAllChildren, sleep, until } from '../lib/common.mjs';
