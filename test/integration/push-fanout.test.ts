@@ -158,6 +158,19 @@ describe('PushFanout', () => {
     expect(a.got).toEqual([1, 2, 3]);
   });
 
+  it('takes a position read at a join as a floor: a push at it still on its way is delivered, a jump past it caught up', async () => {
+    const r = rig('floor');
+    const a = await member('floor');
+    // Push 1 is admitted and on its way over the subscription when the join reads the position.
+    const inFlight = await r.push(1, { lost: true });
+    r.fanout.seen('floor', inFlight.offsets[0]!);
+    r.fanout.receive(inFlight);
+    await r.push(2, { lost: true });
+    await r.push(3);
+    await eventually(() => a.got.length >= 3);
+    expect(a.got).toEqual([1, 2, 3]);
+  });
+
   it('forgets a stream once this node has no socket in it, so nothing is caught up for it', async () => {
     const r = rig('gone');
     const a = await member('gone');

@@ -13,6 +13,11 @@ interface Position {
   seq: number;
 }
 
+/** What the node knows of a stream: the last offset it delivered, or (`floor`) only where the stream stood. */
+interface Known extends Position {
+  floor?: true;
+}
+
 /** A run of a stream this node has not delivered: after `since`, up to the push `until` (open-ended when undefined). */
 interface Gap {
   stream: Stream;
@@ -36,7 +41,7 @@ interface Gap {
  * remembered offset are dropped).
  */
 export class PushFanout {
-  private readonly delivered = new Map<Stream, Position>();
+  private readonly delivered = new Map<Stream, Known>();
   /** Pushes that arrived while a catch-up was reading history, in arrival order. */
   private held: PushWire[] | null = null;
   /** A re-subscription happened while a catch-up was running: check every stream again after it. */
@@ -73,12 +78,14 @@ export class PushFanout {
 
   /**
    * Tells the node where a stream stood when one of its sockets joined (the join and the welcome
-   * read it anyway), so a jump is noticed even before the first push arrives. Never moves back.
+   * read it anyway), so a jump is noticed even before the first push arrives. Only a floor: a push
+   * at or below it may still be on its way over the subscription (the position was read on another
+   * connection), so it is not taken for one already delivered.
    */
   seen(stream: Stream, offset: Offset): void {
     if (!this.deps.history || this.delivered.has(stream)) return;
     const at = parseOffset(offset);
-    if (at && this.hasLocal(stream)) this.delivered.set(stream, at);
+    if (at && this.hasLocal(stream)) this.delivered.set(stream, { ...at, floor: true });
   }
 
   /** After the subscription came back: delivers what each of this node's streams got meanwhile. */
@@ -169,7 +176,7 @@ export class PushFanout {
   private advance(stream: Stream, to: Position): void {
     const now = this.delivered.get(stream);
     if (!this.hasLocal(stream)) return void this.delivered.delete(stream);
-    if (!now || now.epoch !== to.epoch || now.seq < to.seq) this.delivered.set(stream, to);
+    if (!now || now.epoch !== to.epoch || now.seq < to.seq || (now.floor && now.seq === to.seq)) this.delivered.set(stream, to);
   }
 
   private emitCaughtUp(stream: Stream, e: HistoryEntry): void {
@@ -233,8 +240,9 @@ export class PushFanout {
       return true;
     }
     const last = this.delivered.get(stream);
-    if (last && last.epoch === at.epoch && at.seq <= last.seq) return false;
-    this.delivered.set(stream, at);
+    const same = last !== undefined && last.epoch === at.epoch;
+    if (same && at.seq <= last.seq && !last.floor) return false;
+    if (!same || at.seq >= last.seq) this.delivered.set(stream, at);
     return true;
   }
 
