@@ -193,6 +193,19 @@ describe('floods are capped by their rate limit, and everyone else is unaffected
     expect(flooder.socket.connected).toBe(true);
   });
 
+  it('a socket that keeps flooding past 10× RATE_LIMIT_EVENTS within a second is disconnected; others are served', async () => {
+    const other = await bystander('calm-flood');
+    const flooder = await connectUser(node.url, 'torrent', {}, { extraHeaders: { 'X-Forwarded-For': '192.0.2.202' } });
+    const gone = nextEvent<[string]>(flooder.socket, 'disconnect');
+    // 150 events at once: 10 pass, 100 are refused, the next one makes the socket a flood.
+    for (let i = 0; i < 150; i++) flooder.socket.emit('spam', i, () => undefined);
+    expect((await gone)[0]).toBe('io server disconnect');
+    await other.stillServed();
+    const metrics = await request(node.url).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/^pushgate_flood_disconnects_total\{[^}]*\} 1$/m);
+    expect(node.logs.some((l) => l.message === 'event flood: disconnecting a socket far over RATE_LIMIT_EVENTS' && l.userId === 'torrent')).toBe(true);
+  });
+
   it('a connection storm from one address is capped at RATE_LIMIT_CONNECTIONS; other addresses and connected clients are not', async () => {
     const other = await bystander('calm-conn');
     const attempt = (ip: string, sub: string) =>

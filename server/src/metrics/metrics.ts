@@ -27,6 +27,7 @@ export class Metrics {
   private readonly presenceEvents: Counter<'event'>;
   private readonly slowConsumers: Counter;
   private readonly caughtUp: Counter;
+  private readonly floodDisconnects: Counter;
 
   constructor(nodeId: string, sample: { sockets: () => number; users: () => number; rooms: () => number; redisUp: () => number }) {
     const registers = [this.registry];
@@ -50,6 +51,7 @@ export class Metrics {
     this.replayed = new Counter({ name: 'pushgate_messages_replayed_total', help: 'Messages re-sent from history to recovering clients', registers });
     this.presenceEvents = new Counter({ name: 'pushgate_presence_events_total', help: 'presence:join / presence:leave events sent from this node', labelNames: ['event'], registers });
     this.slowConsumers = new Counter({ name: 'pushgate_slow_consumer_disconnects_total', help: 'Sockets disconnected because their unsent data exceeded MAX_SOCKET_BUFFER_BYTES', registers });
+    this.floodDisconnects = new Counter({ name: 'pushgate_flood_disconnects_total', help: 'Sockets disconnected for sending more than 10 times RATE_LIMIT_EVENTS within one second', registers });
     this.caughtUp = new Counter({ name: 'pushgate_messages_caught_up_total', help: 'Pushes this node missed on the cluster bus and delivered from history instead', registers });
     for (const r of ['recovered', 'gap', 'refused', 'interrupted'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
@@ -69,6 +71,10 @@ export class Metrics {
   markRecovery(result: 'recovered' | 'gap' | 'refused' | 'interrupted', replayed: number): void {
     this.recoveries.labels(result).inc();
     if (replayed > 0) this.replayed.inc(replayed);
+  }
+
+  markFloodDisconnect(): void {
+    this.floodDisconnects.inc();
   }
 
   markCaughtUp(messages: number): void {

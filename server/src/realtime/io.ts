@@ -10,7 +10,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { MessageRouter } from '../routing/message-router';
 import type { ConnectionManager } from './connection-manager';
-import { EventRateLimiter } from './event-rate-limiter';
+import { EventRateLimiter, FLOOD_FACTOR } from './event-rate-limiter';
 import { splitArgs, withAck } from './handlers/with-ack';
 import { handshakeAuth, type HandshakeDeps } from './handshake-auth';
 import type { Recovery } from './recovery';
@@ -104,6 +104,11 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
         // A flood is answered from one prepared body: no error object, promise or log line per
         // refused event, so refusing costs the node little more than reading the packet.
         if (typeof ack === 'function') ack(rateLimited);
+        if (limiter.flooding && socket.connected) {
+          metrics.markFloodDisconnect();
+          logger.warn('event flood: disconnecting a socket far over RATE_LIMIT_EVENTS', { ...ctx, limitPerSecond: deps.eventsPerSecond, factor: FLOOD_FACTOR });
+          socket.disconnect(true);
+        }
         return;
       }
       if (!deps.accepting()) {
