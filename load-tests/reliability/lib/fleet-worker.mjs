@@ -171,24 +171,40 @@ const commands = {
     return { total, perAddress, ms: now() - started };
   },
 
-  /** One socket emits as fast as `window` outstanding acknowledgements allow, for `seconds`. */
+  /**
+   * One socket emits as fast as `window` outstanding acknowledgements allow, for `seconds`. A
+   * persistent flooder: when the node disconnects it, it connects again (as fast as the node lets
+   * it) and goes on, so the flood lasts the whole spell.
+   */
   async eventFlood({ url, userId, event, seconds, window = 64, localAddress }) {
-    const c = new TrackedClient(url, { secret, userId, localAddress, reconnection: false });
-    try {
-      if (!(await c.ready())) throw new Error('flooding socket could not connect');
-      const codes = [];
-      const started = now();
-      const end = started + seconds * 1000;
-      await inLanes(window, window, async () => {
-        while (now() < end && c.socket.connected) {
-          const r = await c.emit(event, { flood: true }, 10000);
-          codes.push(r.code);
+    const codes = [];
+    let connections = 0;
+    let refusedHandshakes = 0;
+    let stillConnected = false;
+    const started = now();
+    const end = started + seconds * 1000;
+    while (now() < end) {
+      const c = new TrackedClient(url, { secret, userId, localAddress, reconnection: false });
+      try {
+        if (!(await c.ready(Math.max(1, end - now())))) {
+          refusedHandshakes += 1;
+          await sleep(100);
+          continue;
         }
-      });
-      return { sent: codes.length, byCode: countBy(codes), ms: now() - started, stillConnected: c.socket.connected };
-    } finally {
-      c.close();
+        connections += 1;
+        await inLanes(window, window, async () => {
+          while (now() < end && c.socket.connected) {
+            const r = await c.emit(event, { flood: true }, 10000);
+            codes.push(r.code);
+          }
+        });
+        stillConnected = c.socket.connected;
+      } finally {
+        c.close();
+      }
     }
+    if (connections === 0) throw new Error('flooding socket could not connect');
+    return { sent: codes.length, byCode: countBy(codes), ms: now() - started, stillConnected, connections, refusedHandshakes };
   },
 
   /** `connections` keep-alive request loops pushing with one key for `seconds`. */
