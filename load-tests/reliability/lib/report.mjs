@@ -108,8 +108,8 @@ export function render(results, { soak } = {}) {
   else {
     lines.push('Each line is a finding of this run (the figures in its row say how far off it was):', '');
     for (const [sid, p] of failed) lines.push(`- **${sid}**: ${p}`);
-    lines.push('', 'Standalone reproductions of the server-side findings, one small script each, are in `load-tests/reliability/repros/` (`node load-tests/reliability/repros/<name>.mjs`).');
   }
+  lines.push('', 'Standalone reproductions of server-side findings, one small script each, are in `load-tests/reliability/repros/` (`node load-tests/reliability/repros/<name>.mjs`); each one\'s header says what it showed and, once fixed, what it shows now. They stay as regression checks.');
   lines.push('', '## How each scenario is measured', '');
   for (const s of results.scenarios) lines.push(`### ${s.id}`, '', s.notes, '');
   lines.push(
