@@ -36,6 +36,7 @@ import { PresenceEvents } from './realtime/presence-events';
 import { PushFanout } from './realtime/push-fanout';
 import { Recovery } from './realtime/recovery';
 import { RoomManager } from './realtime/room-manager';
+import { HandshakeBudget } from './realtime/handshake-budget';
 import { SlowConsumerGuard } from './realtime/slow-consumer-guard';
 import { TokenVerifier } from './realtime/token-verifier';
 import { clientAddress, compileTrust, type TrustFn } from './realtime/handshake-auth';
@@ -180,11 +181,17 @@ export class PushgateNode {
       app!(req, res);
     });
     this.http.on('clientError', answerClientError);
+    const handshakes = new HandshakeBudget(config.rateLimits.nodeHandshakesPerSecond, () => performance.now());
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
       adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded, logger) : undefined,
       accepting: () => !this.draining,
+      admit: () => {
+        if (handshakes.take()) return true;
+        this.metrics.markRateLimited('handshake');
+        return false;
+      },
     });
 
     this.backend = config.backend.url ? new HttpBackendClient(config.backend.url, config.backend.secret, config.maxPayloadBytes) : null;

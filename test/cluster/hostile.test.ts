@@ -111,6 +111,47 @@ describe('SIGTERM under load', () => {
   });
 });
 
+describe('a handshake storm from many addresses against RATE_LIMIT_NODE_HANDSHAKES', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await startNode({ RATE_LIMIT_NODE_HANDSHAKES: '20' });
+  });
+  afterEach(closeAllClients);
+  afterAll(() => node.stop());
+
+  it('starts at most the budget at once, refuses the rest before the upgrade, and a refused client gets in on its own retry', async () => {
+    const started = performance.now();
+    const connected = await connectUser(node.url, 'already-here');
+    const outcomes = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        new Promise<string>((resolve) => {
+          const s = connectClient(node.url, { token: makeToken({ sub: `storm-${i}` }) });
+          s.once('welcome', () => resolve('accepted'));
+          s.once('connect_error', () => resolve('refused'));
+        }),
+      ),
+    );
+    // The bucket holds 2 (a tenth of a second's worth) and refills 20 per second; the first
+    // client's own handshake took one.
+    const refilled = Math.ceil(((performance.now() - started) * 20) / 1000);
+    const accepted = outcomes.filter((o) => o === 'accepted').length;
+    const refused = outcomes.filter((o) => o === 'refused').length;
+    expect(accepted).toBeGreaterThanOrEqual(1);
+    expect(accepted).toBeLessThanOrEqual(1 + refilled);
+    expect(accepted + refused).toBe(12);
+    const metrics = await request(node.url).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(new RegExp(`^pushgate_rate_limited_total\\{[^}]*kind="handshake"[^}]*\\} ${refused}$`, 'm'));
+    // Sessions already open are not counted: the connected client is served as before.
+    const got = nextEvent<[string]>(connected.socket, 'still');
+    await request(node.url).post('/api/v1/push').set(auth).send({ users: ['already-here'], event: 'still', data: 'here' }).expect(200);
+    expect((await got)[0]).toBe('here');
+    // socket.io-client retries a refused handshake with its backoff, and the budget refills.
+    const patient = connectClient(node.url, { token: makeToken({ sub: 'patient' }) }, { reconnection: true, reconnectionDelay: 300, reconnectionDelayMax: 600 });
+    await new Promise<void>((resolve) => patient.once('welcome', () => resolve()));
+    expect(patient.connected).toBe(true);
+  });
+});
+
 describe('the backend behind the MessageRouter slow, failing, dead, then back', () => {
   const backend = new FakeBackend();
   let node: TestNode;

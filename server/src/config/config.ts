@@ -43,7 +43,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Node heartbeat period; a node missing 3 beats is presumed dead and its presence removed. @default 5000 */
   heartbeatMs: number;
-  rateLimits: { httpPerMinute: number; connectionsPerMinute: number; eventsPerSecond: number };
+  /** nodeHandshakesPerSecond: RATE_LIMIT_NODE_HANDSHAKES, this node's Socket.IO handshakes per second, all addresses together (0: off). */
+  rateLimits: { httpPerMinute: number; connectionsPerMinute: number; eventsPerSecond: number; nodeHandshakesPerSecond: number };
   logLevel: string;
   /** Express `trust proxy` (set it behind a load balancer so rate limits see client addresses). @default false */
   trustProxy: boolean | number | string;
@@ -109,6 +110,7 @@ const envSchema = z.object({
   RATE_LIMIT_HTTP: int(1200),
   RATE_LIMIT_CONNECTIONS: int(120),
   RATE_LIMIT_EVENTS: int(50),
+  RATE_LIMIT_NODE_HANDSHAKES: int(0),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   TRUST_PROXY: optional,
   DASHBOARD_DIR: optional,
@@ -258,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       httpPerMinute: e.RATE_LIMIT_HTTP,
       connectionsPerMinute: e.RATE_LIMIT_CONNECTIONS,
       eventsPerSecond: e.RATE_LIMIT_EVENTS,
+      nodeHandshakesPerSecond: e.RATE_LIMIT_NODE_HANDSHAKES,
     },
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),

@@ -46,7 +46,7 @@ export class Metrics {
     this.backendRequests = new Counter({ name: 'pushgate_backend_requests_total', help: 'Requests to the backend by outcome', labelNames: ['outcome'], registers });
     this.backendDuration = new Histogram({ name: 'pushgate_backend_duration_seconds', help: 'Backend request duration', registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     this.httpRequests = new Counter({ name: 'pushgate_http_requests_total', help: 'HTTP requests by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers });
-    this.rateLimited = new Counter({ name: 'pushgate_rate_limited_total', help: 'Requests refused by a rate limit, by kind (http, connection, event)', labelNames: ['kind'], registers });
+    this.rateLimited = new Counter({ name: 'pushgate_rate_limited_total', help: 'Requests refused by a rate limit, by kind (http, connection, event, handshake: RATE_LIMIT_NODE_HANDSHAKES)', labelNames: ['kind'], registers });
     this.recoveries = new Counter({ name: 'pushgate_stream_recoveries_total', help: 'Streams a client asked to recover, by result (recovered, gap, refused, interrupted)', labelNames: ['result'], registers });
     this.replayed = new Counter({ name: 'pushgate_messages_replayed_total', help: 'Messages re-sent from history to recovering clients', registers });
     this.presenceEvents = new Counter({ name: 'pushgate_presence_events_total', help: 'presence:join / presence:leave events sent from this node', labelNames: ['event'], registers });
@@ -102,7 +102,7 @@ export class Metrics {
     this.httpRequests.labels(method, route, String(status)).inc();
   }
 
-  markRateLimited(kind: 'http' | 'connection' | 'event'): void {
+  markRateLimited(kind: 'http' | 'connection' | 'event' | 'handshake'): void {
     this.rateLimited.labels(kind).inc();
   }
 

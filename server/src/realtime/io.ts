@@ -28,6 +28,8 @@ export interface IoOptions {
    * refusal would make it give up.
    */
   accepting?: () => boolean;
+  /** false refuses a new Engine.IO session the same way: this node is over RATE_LIMIT_NODE_HANDSHAKES. */
+  admit?: () => boolean;
 }
 
 /** The Socket.IO server with pushgate's transport settings; handlers are attached by attachGateway. */
@@ -36,7 +38,12 @@ export function createIoServer(http: HttpServer, opts: IoOptions): PgServer {
     path: '/socket.io',
     serveClient: false,
     maxHttpBufferSize: opts.maxPayloadBytes,
-    allowRequest: (_req, cb) => (opts.accepting?.() === false ? cb('draining', false) : cb(null, true)),
+    // Only new sessions are counted: a polling request or an upgrade of an existing one carries its sid.
+    allowRequest: (req, cb) => {
+      if (opts.accepting?.() === false) return cb('draining', false);
+      if (opts.admit && !/[?&]sid=/.test(req.url ?? '') && !opts.admit()) return cb('RATE_LIMITED', false);
+      cb(null, true);
+    },
     cors: { origin: opts.corsOrigins === '*' ? true : opts.corsOrigins, credentials: opts.corsOrigins !== '*' },
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
   });

@@ -7,16 +7,36 @@ import type { Logger } from '../../lib/logger';
 /** express-rate-limit's Store on top of pushgate's own counters (memory or Redis, shared by the cluster). */
 class SharedStore implements Store {
   private windowMs = 60_000;
+  private limit = Infinity;
   readonly prefix = 'http:';
+  /**
+   * Keys this node saw over their limit, until their window ends. A counter only grows within its
+   * window, so such a key is refused without asking Redis again: a flood's 429s then cost no round
+   * trip, and the other nodes still refuse it, the shared count being past the limit already.
+   */
+  private readonly over = new Map<string, { resetAt: number; hits: number }>();
 
   constructor(private readonly counters: RateLimitStore) {}
 
   init(options: Options): void {
     this.windowMs = options.windowMs;
+    if (typeof options.limit === 'number') this.limit = options.limit;
   }
 
   async increment(key: string): Promise<IncrementResponse> {
+    const now = Date.now();
+    const known = this.over.get(key);
+    if (known && known.resetAt > now) {
+      known.hits += 1;
+      return { totalHits: known.hits, resetTime: new Date(known.resetAt) };
+    }
+    if (known) this.over.delete(key);
     const { count, resetAt } = await this.counters.hit(this.prefix + key, this.windowMs);
+    if (count > this.limit) {
+      // Bounded by the keys over their limit within one window; the expired go when the map grows.
+      if (this.over.size >= 10_000) for (const [k, v] of this.over) if (v.resetAt <= now) this.over.delete(k);
+      this.over.set(key, { resetAt, hits: count });
+    }
     return { totalHits: count, resetTime: new Date(resetAt) };
   }
 
@@ -25,6 +45,7 @@ class SharedStore implements Store {
   }
 
   async resetKey(key: string): Promise<void> {
+    this.over.delete(key);
     await this.counters.reset(this.prefix + key);
   }
 }
