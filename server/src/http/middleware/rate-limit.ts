@@ -51,6 +51,14 @@ class SharedStore implements Store {
 }
 
 /**
+ * How long a 429 is held before it is sent. A client that waits for its answers before sending
+ * again (every HTTP client does, per connection) is slowed to a few requests per second per
+ * connection instead of keeping the node busy refusing it; a client that honours Retry-After never
+ * notices. Each held answer costs one timer.
+ */
+export const REFUSAL_DELAY_MS = 250;
+
+/**
  * RATE_LIMIT_HTTP requests per minute per API key, or per client address for requests without a
  * valid key (so guessing keys is throttled too). Over it: 429 RATE_LIMIT_EXCEEDED with Retry-After.
  * If the shared counter is unreachable the request passes: Redis being down must not stop pushes
@@ -70,7 +78,8 @@ export function httpRateLimit(opts: { perMinute: number; counters: RateLimitStor
     handler: (_req, res, next, options) => {
       opts.onLimited?.();
       const retryAfter = Math.max(1, Math.ceil(Number(res.getHeader('Retry-After') ?? options.windowMs / 1000)));
-      next(new AppError('RATE_LIMIT_EXCEEDED', `More than ${opts.perMinute} requests per minute`, { retryAfter }));
+      const refusal = new AppError('RATE_LIMIT_EXCEEDED', `More than ${opts.perMinute} requests per minute`, { retryAfter });
+      setTimeout(() => next(refusal), REFUSAL_DELAY_MS);
     },
   });
 }
