@@ -81,20 +81,22 @@ describe('auth:refresh and token expiry', () => {
   afterAll(() => node.stop());
 
   it('disconnects a socket whose token expires', async () => {
-    const { socket } = await connectUser(node.url, 'shortlived', {}, { auth: { token: makeToken({ sub: 'shortlived' }, { expiresIn: 1 }) } });
-    const [reason] = await nextEvent<[string]>(socket, 'disconnect', 4000);
+    // exp has whole-second resolution: a 1 s token can have 1 ms left when issued, too little for a
+    // handshake on a loaded machine. A 2 s token has at least one second.
+    const { socket } = await connectUser(node.url, 'shortlived', {}, { auth: { token: makeToken({ sub: 'shortlived' }, { expiresIn: 2 }) } });
+    const [reason] = await nextEvent<[string]>(socket, 'disconnect', 5000);
     expect(reason).toBe('io server disconnect');
   });
 
   it('auth:refresh with a fresh token for the same sub keeps the socket past the old expiry', async () => {
-    const { socket } = await connectUser(node.url, 'renewer', {}, { auth: { token: makeToken({ sub: 'renewer' }, { expiresIn: 1 }) } });
+    const { socket } = await connectUser(node.url, 'renewer', {}, { auth: { token: makeToken({ sub: 'renewer' }, { expiresIn: 2 }) } });
     const ack = await emitAck(socket, 'auth:refresh', { token: makeToken({ sub: 'renewer' }, { expiresIn: 60 }) });
     expect(ack).toEqual({ ok: true, data: { exp: expect.any(Number) } });
     let disconnected = false;
     socket.on('disconnect', () => (disconnected = true));
     // Pushing after the old expiry proves the socket is still there (no fixed sleep: the push waits for delivery).
     const got = nextEvent(socket, 'ping:after', 5000);
-    await new Promise((r) => setTimeout(r, 1300)); // past the first token's exp: the point of the test
+    await new Promise((r) => setTimeout(r, 2300)); // past the first token's exp: the point of the test
     await api(node).push({ users: ['renewer'], event: 'ping:after', data: 1 }).expect(200);
     await got;
     expect(disconnected).toBe(false);
