@@ -213,6 +213,8 @@ export class PushFanout {
       this.deps.report(ack.node, ack.token, acked);
     };
     const timer = setTimeout(finish, ack.timeoutMs);
+    // The admitting node's request is what waits; this timer alone must not keep a stopping process alive.
+    timer.unref();
     // A local broadcast with a timeout would wait for every node of the cluster (Socket.IO counts
     // the adapter's servers), so each local socket is asked on its own, picked synchronously from
     // the adapter's rooms: that keeps this push in order with the plain ones around it.

@@ -52,6 +52,8 @@ export class Receipts {
         p.nodes = nodes;
         if (p.reported >= nodes) return p.finish();
         timer = setTimeout(p.finish, timeoutMs + RECEIPT_GRACE_MS);
+        // The HTTP request waiting on it keeps the process alive; the timer itself need not.
+        timer.unref();
       },
       cancel: () => {
         clearTimeout(timer);
