@@ -13,7 +13,7 @@ import { MemoryRateLimitStore } from './cluster/memory-rate-limit-store';
 import type { NodeRegistry } from './cluster/node-registry';
 import type { PresenceChange, PresenceStore } from './cluster/presence-store';
 import type { PushStore } from './cluster/push-store';
-import { decodeWire } from './cluster/push-wire';
+import { pushChannel, RedisPushBus } from './cluster/push-bus';
 import type { RateLimitStore } from './cluster/rate-limit-store';
 import { createRedisConnections, type RedisConnections } from './cluster/redis';
 import { RedisHistoryStore } from './cluster/redis-history-store';
@@ -68,11 +68,6 @@ const REDIS_SETTLE_MS = 2000;
  */
 const DRAIN_ACCEPT_MS = 1000;
 
-/** Every push, as the admission script publishes it (cluster/push-wire.ts). */
-const pushChannel = (prefix: string) => `${prefix}#push`;
-/** Receipt counts for the pushes a node admitted with `ack`. */
-const ackChannel = (prefix: string, node: string) => `${prefix}#ack#${node}`;
-
 export interface NodeOptions {
   logger?: Logger;
   clock?: Clock;
@@ -109,10 +104,7 @@ export class PushgateNode {
   private readonly trust: TrustFn;
   private readonly slowConsumers: SlowConsumerGuard;
   private readonly fanout: PushFanout;
-  private readonly receipts: Receipts;
-  /** The push and receipt channels are subscribed (node-redis re-subscribes them after a reconnect). */
-  private pushesSubscribed = false;
-  private undecodable = 0;
+  private readonly pushBus: RedisPushBus | null;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;
@@ -232,32 +224,26 @@ export class PushgateNode {
     });
 
     const receipts = new Receipts();
-    const redis = this.redis;
+    const bus = this.redis
+      ? new RedisPushBus(this.redis, { prefix: config.redisPrefix, nodeId: config.nodeId, sharded: config.redisSharded, logger }, {
+          push: (w) => fanout!.receive(w),
+          receipt: (token, acked) => receipts.report(token, acked),
+          // What was published while the subscriber was away is delivered from history.
+          resubscribed: () => {
+            if (!this.draining) fanout!.catchUp().catch((err: Error) => logger.warn('catch-up after re-subscribing failed', { error: err.message }));
+          },
+        })
+      : null;
+    this.pushBus = bus;
     fanout = new PushFanout({
       io: this.io,
       // A single node cannot miss its own pushes; in a cluster a node can miss some on the bus.
-      history: this.redis ? history : null,
+      history: bus ? history : null,
       metrics: this.metrics,
       logger,
-      report: (node, token, acked) => {
-        if (node === config.nodeId || !redis) return receipts.report(token, acked);
-        redis.pub.publish(ackChannel(config.redisPrefix, node), `${token}:${acked}`).catch((err: Error) => logger.debug('could not report receipts', { node, error: err.message }));
-      },
+      report: (node, token, acked) => (node === config.nodeId || !bus ? receipts.report(token, acked) : bus.report(node, token, acked)),
     });
     this.fanout = fanout;
-    this.receipts = receipts;
-    if (redis) {
-      // node-redis re-subscribes before it reports 'ready': from then on nothing more is missed,
-      // and what was published while the subscriber was away is delivered from history.
-      let lost = false;
-      redis.sub.on('reconnecting', () => (lost = true));
-      redis.sub.on('end', () => (lost = true));
-      redis.sub.on('ready', () => {
-        if (!lost || this.draining) return;
-        lost = false;
-        fanout!.catchUp().catch((err: Error) => logger.warn('catch-up after re-subscribing failed', { error: err.message }));
-      });
-    }
     const pushService = new PushService({
       receipts,
       nodeId: config.nodeId,
@@ -311,7 +297,7 @@ export class PushgateNode {
         this.logger.warn('redis is not reachable yet: serving, not ready, retrying in the background');
       }
     }
-    this.subscribePushes();
+    this.pushBus?.subscribe();
     await this.beat();
     this.history.start();
     this.slowConsumers.start();
@@ -406,38 +392,7 @@ export class PushgateNode {
 
   private redisState(): 'up' | 'down' | 'none' {
     if (!this.redis) return 'none';
-    return this.redis.isUp() && this.pushesSubscribed && this.clock.now() >= this.redisSettledAt ? 'up' : 'down';
-  }
-
-  /**
-   * Subscribes once Redis is reachable (with the offline queue off, a SUBSCRIBE sent earlier would
-   * fail and be forgotten); node-redis itself re-subscribes after every reconnect.
-   */
-  private subscribePushes(): void {
-    const redis = this.redis;
-    if (!redis || this.pushesSubscribed || !redis.sub.isReady) return;
-    this.pushesSubscribed = true;
-    const { redisPrefix: prefix, nodeId, redisSharded } = this.config;
-    const onPush = (raw: string) => {
-      try {
-        this.fanout.receive(decodeWire(raw));
-      } catch (err) {
-        // Not something the admission script wrote (another program on the channel): skip it, say so now and then.
-        if (this.undecodable++ % 1000 === 0) this.logger.warn('skipped a message on the push channel that is not a push', { error: (err as Error).message, skipped: this.undecodable });
-      }
-    };
-    const onReceipts = (raw: string) => {
-      const at = raw.lastIndexOf(':');
-      const acked = Number(raw.slice(at + 1));
-      if (at > 0 && Number.isInteger(acked)) this.receipts.report(raw.slice(0, at), acked);
-    };
-    Promise.all([
-      redisSharded ? redis.sub.sSubscribe(pushChannel(prefix), onPush) : redis.sub.subscribe(pushChannel(prefix), onPush),
-      redis.sub.subscribe(ackChannel(prefix, nodeId), onReceipts),
-    ]).catch((err: Error) => {
-      this.pushesSubscribed = false;
-      this.logger.warn('could not subscribe to pushes; retrying when Redis is back', { error: err.message });
-    });
+    return this.redis.isUp() && this.pushBus?.ready === true && this.clock.now() >= this.redisSettledAt ? 'up' : 'down';
   }
 
   /** After an outage Redis may have lost everything (no persistence): publish this node's state again. */
@@ -447,7 +402,7 @@ export class PushgateNode {
       return;
     }
     this.redisUpSeen = true;
-    this.subscribePushes();
+    this.pushBus?.subscribe();
     if (!this.redisWasDown || this.draining) return;
     this.redisWasDown = false;
     this.redisSettledAt = this.clock.now() + REDIS_SETTLE_MS;
