@@ -1,6 +1,6 @@
 import type { NodeId, Offset, PushMeta, Stream } from '../contracts/socket-events';
 import { formatOffset, parseOffset, type HistoryEntry, type HistoryStore } from '../cluster/history-store';
-import { deliveries, streamsOf, type PushWire } from '../cluster/push-wire';
+import { deliveries, type Delivery, type PushWire } from '../cluster/push-wire';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { PgServer, PgSocket } from './types';
@@ -67,13 +67,16 @@ export class PushFanout {
       this.held.push(push);
       return;
     }
-    const gaps = this.deps.history && push.offsets.length > 0 ? this.gapsBefore(push) : [];
+    // One broadcast per stream, in the order of the offsets (socket ids last); each offset parsed once.
+    const all = deliveries(push);
+    const at = this.deps.history ? push.offsets.map(parseOffset) : [];
+    const gaps = at.length > 0 ? this.gapsBefore(all, at) : [];
     if (gaps.length > 0) {
       this.held = [push];
       void this.fill(gaps).finally(() => this.release());
       return;
     }
-    this.deliver(push);
+    this.deliver(push, all, at);
   }
 
   /**
@@ -114,11 +117,11 @@ export class PushFanout {
     }
   }
 
-  private gapsBefore(push: PushWire): Gap[] {
+  private gapsBefore(all: Delivery[], offsets: (Position | null)[]): Gap[] {
     const gaps: Gap[] = [];
-    streamsOf(push.route).forEach((stream, i) => {
+    offsets.forEach((at, i) => {
+      const stream = all[i]!.meta.stream!;
       const last = this.delivered.get(stream);
-      const at = last && parseOffset(push.offsets[i]);
       if (!last || !at) return;
       if (at.epoch === last.epoch && at.seq > last.seq + 1) gaps.push({ stream, since: formatOffset(last.epoch, last.seq), until: at });
       // A new epoch (Redis lost the stream): its messages before this one were all missed.
@@ -189,9 +192,8 @@ export class PushFanout {
   }
 
   /** Sends a push to this node's sockets, skipping streams this node already delivered it on. */
-  private deliver(push: PushWire): void {
-    const all = deliveries(push);
-    const sends = this.deps.history && push.offsets.length > 0 ? all.filter((d) => this.fresh(d)) : all;
+  private deliver(push: PushWire, all: Delivery[], offsets: (Position | null)[]): void {
+    const sends = offsets.length > 0 ? all.filter((d, i) => i >= offsets.length || this.fresh(d.meta.stream!, offsets[i]!)) : all;
     const { event, data } = push.message;
     const { io } = this.deps;
     const ack = push.route.ack;
@@ -232,10 +234,7 @@ export class PushFanout {
   }
 
   /** Whether a stream's delivery is new to this node; remembers it when the node has sockets in the stream. */
-  private fresh(d: { meta: PushMeta }): boolean {
-    const { stream, offset } = d.meta;
-    if (stream === undefined || offset === undefined) return true;
-    const at = parseOffset(offset);
+  private fresh(stream: Stream, at: Position | null): boolean {
     if (!at) return true;
     if (!this.hasLocal(stream)) {
       this.delivered.delete(stream);

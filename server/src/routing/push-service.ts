@@ -86,8 +86,9 @@ export class PushService {
     const message: HistoryMessage = { event: body.event, data: body.data, id, ts: this.deps.clock.now() };
     if (room !== undefined) message.room = room;
     const route: PushRoute = { ...targets };
-    const wait = body.ack ? this.deps.receipts.open(body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS) : null;
-    if (wait) route.ack = { node: this.deps.nodeId, token: wait.token, timeoutMs: body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS };
+    const timeoutMs = body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    const wait = body.ack ? this.deps.receipts.open(timeoutMs) : null;
+    if (wait) route.ack = { node: this.deps.nodeId, token: wait.token, timeoutMs };
     const keep = this.deps.keepHistory && targets.users.length + targets.rooms.length > 0;
     let admitted;
     try {
