@@ -159,6 +159,7 @@ export class PushgateNode {
       users: () => this.connections.userCount,
       rooms: () => this.localRoomCount(),
       redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
+      deliveries: () => this.fanout.counts(),
     });
     this.history = new MetricsHistory(this.metrics);
     this.slowConsumers = new SlowConsumerGuard({ connections: this.connections, limitBytes: config.maxSocketBufferBytes, metrics: this.metrics, logger });
@@ -177,6 +178,7 @@ export class PushgateNode {
     this.io = createIoServer(this.http, {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
+      perMessageDeflate: config.perMessageDeflate,
       adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded, logger) : undefined,
       accepting: () => !this.draining,
       admit: () => {
@@ -241,6 +243,7 @@ export class PushgateNode {
       history: bus ? history : null,
       metrics: this.metrics,
       logger,
+      fastPath: config.deliveryFastPath,
       report: (node, token, acked) => (node === config.nodeId || !bus ? receipts.report(token, acked) : bus.report(node, token, acked)),
     });
     this.fanout = fanout;

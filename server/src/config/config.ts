@@ -68,6 +68,19 @@ export interface Config {
    * is disconnected. 0 turns the guard off. @default 8388608 (8 MiB)
    */
   maxSocketBufferBytes: number;
+  /**
+   * DELIVERY_FAST_PATH: pushes to sockets on WebSocket are encoded once and written as the same
+   * pre-built frame to every recipient, coalesced per socket and event-loop turn (delivery/). false
+   * sends every push through Socket.IO's per-socket path instead (an escape hatch, and the A/B
+   * baseline of the benchmark). @default true
+   */
+  deliveryFastPath: boolean;
+  /**
+   * WS_PER_MESSAGE_DEFLATE: offer the WebSocket permessage-deflate extension (messages of 1 KiB and
+   * more are compressed, per socket). Sockets that negotiate it take Socket.IO's per-socket path.
+   * @default false
+   */
+  perMessageDeflate: boolean;
   /** PRESENCE_ROOMS: room patterns (`chat:*` matches by prefix) whose members get presence:join/leave. @default [] */
   presenceRooms: string[];
 }
@@ -120,6 +133,8 @@ const envSchema = z.object({
   HISTORY_SIZE: int(1000).pipe(z.number().max(100_000)),
   PRESENCE_ROOMS: optional,
   MAX_SOCKET_BUFFER_BYTES: int(8 * 1024 * 1024),
+  DELIVERY_FAST_PATH: z.enum(['true', 'false', '1', '0']).default('true'),
+  WS_PER_MESSAGE_DEFLATE: z.enum(['true', 'false', '1', '0']).default('false'),
 });
 
 function parseApiKeys(raw: string): ApiKey[] {
@@ -269,6 +284,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     history: e.HISTORY_TTL_SECONDS > 0 && e.HISTORY_SIZE > 0 ? { ttlMs: e.HISTORY_TTL_SECONDS * 1000, size: e.HISTORY_SIZE } : null,
     presenceRooms: parsePatterns(e.PRESENCE_ROOMS),
     maxSocketBufferBytes: e.MAX_SOCKET_BUFFER_BYTES,
+    deliveryFastPath: e.DELIVERY_FAST_PATH === 'true' || e.DELIVERY_FAST_PATH === '1',
+    perMessageDeflate: e.WS_PER_MESSAGE_DEFLATE === 'true' || e.WS_PER_MESSAGE_DEFLATE === '1',
   };
   return Object.freeze(config);
 }

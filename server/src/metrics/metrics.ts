@@ -29,7 +29,17 @@ export class Metrics {
   private readonly caughtUp: Counter;
   private readonly floodDisconnects: Counter;
 
-  constructor(nodeId: string, sample: { sockets: () => number; users: () => number; rooms: () => number; redisUp: () => number }) {
+  constructor(
+    nodeId: string,
+    sample: {
+      sockets: () => number;
+      users: () => number;
+      rooms: () => number;
+      redisUp: () => number;
+      /** Deliveries to this node's sockets by path, and the coalesced writes they left in (delivery/local-delivery.ts). */
+      deliveries?: () => { direct: number; engine: number; flushes: number };
+    },
+  ) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry, prefix: 'pushgate_' });
@@ -52,6 +62,30 @@ export class Metrics {
     this.presenceEvents = new Counter({ name: 'pushgate_presence_events_total', help: 'presence:join / presence:leave events sent from this node', labelNames: ['event'], registers });
     this.slowConsumers = new Counter({ name: 'pushgate_slow_consumer_disconnects_total', help: 'Sockets disconnected because their unsent data exceeded MAX_SOCKET_BUFFER_BYTES', registers });
     this.floodDisconnects = new Counter({ name: 'pushgate_flood_disconnects_total', help: 'Sockets disconnected for sending more than 10 times RATE_LIMIT_EVENTS within one second', registers });
+    // Counted by the delivery loop in plain numbers (a prom-client call per socket and push would
+    // cost a noticeable share of a delivery) and read out when scraped.
+    const deliveries = sample.deliveries;
+    new Counter({
+      name: 'pushgate_socket_deliveries_total',
+      help: "Pushes handed to this node's sockets, by path: direct (one pre-built frame written to every WebSocket recipient) or engine (Socket.IO's per-socket path: long-polling, upgrading, recovering, compressing, receipts)",
+      labelNames: ['path'],
+      registers,
+      collect() {
+        const c = deliveries?.() ?? { direct: 0, engine: 0 };
+        this.reset();
+        this.labels('direct').inc(c.direct);
+        this.labels('engine').inc(c.engine);
+      },
+    });
+    new Counter({
+      name: 'pushgate_socket_writes_total',
+      help: "Coalesced writes of direct deliveries to this node's sockets: one per socket and event-loop turn, however many pushes it carried",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(deliveries?.().flushes ?? 0);
+      },
+    });
     this.caughtUp = new Counter({ name: 'pushgate_messages_caught_up_total', help: 'Pushes this node missed on the cluster bus and delivered from history instead', registers });
     for (const r of ['recovered', 'gap', 'refused', 'interrupted'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);

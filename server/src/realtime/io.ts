@@ -30,6 +30,8 @@ export interface IoOptions {
   accepting?: () => boolean;
   /** false refuses a new Engine.IO session the same way: this node is over RATE_LIMIT_NODE_HANDSHAKES. */
   admit?: () => boolean;
+  /** Offer permessage-deflate on WebSocket (WS_PER_MESSAGE_DEFLATE). @default false */
+  perMessageDeflate?: boolean;
 }
 
 /** The Socket.IO server with pushgate's transport settings; handlers are attached by attachGateway. */
@@ -38,6 +40,7 @@ export function createIoServer(http: HttpServer, opts: IoOptions): PgServer {
     path: '/socket.io',
     serveClient: false,
     maxHttpBufferSize: opts.maxPayloadBytes,
+    perMessageDeflate: opts.perMessageDeflate === true,
     // Only new sessions are counted: a polling request or an upgrade of an existing one carries its sid.
     allowRequest: (req, cb) => {
       if (opts.accepting?.() === false) return cb('draining', false);

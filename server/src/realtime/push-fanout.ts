@@ -3,7 +3,8 @@ import { formatOffset, parseOffset, type HistoryEntry, type HistoryStore } from 
 import { deliveries, type Delivery, type PushWire } from '../cluster/push-wire';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
-import type { PgServer, PgSocket } from './types';
+import { LocalDelivery, type DeliveryCounts } from '../delivery/local-delivery';
+import type { PgServer } from './types';
 
 /** Entries read from history per call while catching up: bounds what one read holds in memory. */
 const CATCH_UP_PAGE = 100;
@@ -27,9 +28,10 @@ interface Gap {
 
 /**
  * Every node's delivery of the pushes it receives (all of them, its own included: see
- * cluster/push-wire.ts) to its local sockets. Plain pushes are one local broadcast per stream, so
- * Socket.IO encodes the packet once however many sockets get it. Pushes with `ack` go to each
- * socket with a timeout, and the node then reports its count of receipts to the admitting node.
+ * cluster/push-wire.ts) to its local sockets. Plain pushes go out through LocalDelivery, one call
+ * per stream: encoded once, the same bytes written to every recipient. Pushes with `ack` go to
+ * each socket with a timeout (each needs its own ack id), and the node then reports its count of
+ * receipts to the admitting node.
  *
  * With history, the node also remembers, for each stream it has sockets in, the last offset it
  * delivered. Pushes arrive in offset order, so a jump in the sequence (or a new epoch that does not
@@ -41,6 +43,7 @@ interface Gap {
  * remembered offset are dropped).
  */
 export class PushFanout {
+  private readonly local: LocalDelivery;
   private readonly delivered = new Map<Stream, Known>();
   /** Pushes that arrived while a catch-up was reading history, in arrival order. */
   private held: PushWire[] | null = null;
@@ -56,10 +59,18 @@ export class PushFanout {
       history: HistoryStore | null;
       metrics: Metrics;
       logger: Logger;
+      /** Pre-framed, coalesced writes to sockets on WebSocket (DELIVERY_FAST_PATH). @default true */
+      fastPath?: boolean;
     },
   ) {
+    this.local = new LocalDelivery(deps.io, deps.fastPath !== false);
     // A stream this node no longer has sockets in is forgotten, so the map stays as big as the node's rooms.
     if (deps.history) deps.io.of('/').adapter.on('delete-room', (room: string) => this.delivered.delete(room));
+  }
+
+  /** Deliveries to this node's sockets by path, for the metrics. */
+  counts(): DeliveryCounts {
+    return this.local.counts();
   }
 
   receive(push: PushWire): void {
@@ -184,7 +195,7 @@ export class PushFanout {
 
   private emitCaughtUp(stream: Stream, e: HistoryEntry): void {
     const meta: PushMeta = e.room === undefined ? { id: e.id, ts: e.ts, stream, offset: e.offset } : { id: e.id, ts: e.ts, room: e.room, stream, offset: e.offset };
-    this.deps.io.local.to(stream).emit(e.event as never, e.data as never, meta as never);
+    this.local.send([stream], [], e.event, e.data, meta);
   }
 
   private hasLocal(stream: Stream): boolean {
@@ -195,14 +206,9 @@ export class PushFanout {
   private deliver(push: PushWire, all: Delivery[], offsets: (Position | null)[]): void {
     const sends = offsets.length > 0 ? all.filter((d, i) => i >= offsets.length || this.fresh(d.meta.stream!, offsets[i]!)) : all;
     const { event, data } = push.message;
-    const { io } = this.deps;
     const ack = push.route.ack;
     if (!ack) {
-      for (const d of sends) {
-        let op = io.local.to(d.rooms);
-        if (d.except.length > 0) op = op.except(d.except);
-        op.emit(event as never, data as never, d.meta as never);
-      }
+      for (const d of sends) this.local.send(d.rooms, d.except, event, data, d.meta);
       return;
     }
     let sent = 0;
@@ -221,14 +227,10 @@ export class PushFanout {
     // the adapter's servers), so each local socket is asked on its own, picked synchronously from
     // the adapter's rooms: that keeps this push in order with the plain ones around it.
     for (const d of sends) {
-      for (const s of this.localSockets(d.rooms, d.except)) {
-        sent += 1;
-        s.timeout(ack.timeoutMs).emit(event as never, data as never, d.meta as never, ((err: Error | null) => {
-          if (err) return;
-          acked += 1;
-          if (acked === sent) finish();
-        }) as never);
-      }
+      sent += this.local.ask(d.rooms, d.except, event, data, d.meta, ack.timeoutMs, () => {
+        acked += 1;
+        if (acked === sent) finish();
+      });
     }
     if (sent === 0) finish();
   }
@@ -245,22 +247,5 @@ export class PushFanout {
     if (same && at.seq <= last.seq && !last.floor) return false;
     if (!same || at.seq >= last.seq) this.delivered.set(stream, at);
     return true;
-  }
-
-  /** The local sockets in any of `rooms` and in none of `except`, each once (as a broadcast picks them). */
-  private localSockets(rooms: string[], except: string[]): PgSocket[] {
-    const nsp = this.deps.io.of('/');
-    const members = nsp.adapter.rooms;
-    const skip = new Set<string>();
-    for (const r of except) for (const id of members.get(r) ?? []) skip.add(id);
-    const picked = new Map<string, PgSocket>();
-    for (const r of rooms) {
-      for (const id of members.get(r) ?? []) {
-        if (skip.has(id) || picked.has(id)) continue;
-        const s = nsp.sockets.get(id);
-        if (s) picked.set(id, s);
-      }
-    }
-    return [...picked.values()];
   }
 }
