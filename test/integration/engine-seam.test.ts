@@ -8,7 +8,7 @@ import * as wsLib from 'ws';
 import { CoalescingWriter } from '../../server/src/delivery/coalescing-writer';
 import { directSocket, engineMessageFrame, SEAM_TESTED } from '../../server/src/delivery/engine-seam';
 import { LocalDelivery } from '../../server/src/delivery/local-delivery';
-import { DeliveryGate } from '../../server/src/realtime/delivery-gate';
+import { DeliveryGate } from '../../server/src/delivery/delivery-gate';
 import type { PgServer, PgSocket } from '../../server/src/realtime/types';
 
 /*

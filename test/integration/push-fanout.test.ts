@@ -10,7 +10,7 @@ import { MemoryPushStore } from '../../server/src/cluster/memory-push-store';
 import type { PushRoute, PushWire } from '../../server/src/cluster/push-wire';
 import { systemClock } from '../../server/src/lib/clock';
 import { Metrics } from '../../server/src/metrics/metrics';
-import { PushFanout } from '../../server/src/realtime/push-fanout';
+import { PushFanout } from '../../server/src/delivery/push-fanout';
 import type { PgServer } from '../../server/src/realtime/types';
 import { eventually } from '../support/node';
 

@@ -4,7 +4,7 @@
  * while node A (frozen, as by a long GC pause) has not re-subscribed yet. Pushes through B are
  * answered 2xx; A's connected clients never got them, and since they never reconnect, no client
  * recovery fills the gap. Now A catches up from history once it is subscribed again
- * (realtime/push-fanout.ts). Before: in the reliability run, 17 pushes answered 2xx while A was
+ * (delivery/push-fanout.ts). Before: in the reliability run, 17 pushes answered 2xx while A was
  * frozen reached none of A's clients; after: 20 of 20 received, no reconnection (exit 0).
  *   node load-tests/reliability/repros/resubscribe.mjs
  */

@@ -19,7 +19,7 @@ import type { PgSocket } from '../realtime/types';
  *     once. So when `writeBuffer` and `_queue` are empty, every earlier byte for this socket is
  *     already in the net.Socket, and a write there now lands after them, in order;
  *   - `socket.client.writeToEngine(encodedPackets, opts)` is where Socket.IO's broadcasts hand a
- *     socket its packets (the recovery gate wraps it: realtime/delivery-gate.ts), and it accepts
+ *     socket its packets (the recovery gate wraps it: delivery-gate.ts), and it accepts
  *     `wsPreEncodedFrame`, a list of Buffers forming the whole WebSocket frame.
  */
 

@@ -5,9 +5,9 @@ import { isPersonalRoom, userRoom } from '../contracts/socket-events';
 import { AppError, isAppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
-import { DeliveryGate } from './delivery-gate';
+import { DeliveryGate } from '../delivery/delivery-gate';
 import { checkRoomName, type RoomManager } from './room-manager';
-import { bufferedBytes, cutTransport } from './slow-consumer-guard';
+import { bufferedBytes, cutTransport } from '../delivery/slow-consumer-guard';
 import type { PgSocket } from './types';
 
 /** Streams one handshake may ask to recover; more are answered `recovered: false` with BAD_REQUEST. */

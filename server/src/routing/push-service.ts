@@ -23,7 +23,7 @@ const unique = (xs: string[] | undefined) => (xs && xs.length > 1 ? [...new Set(
 
 /**
  * Addresses a message and admits it: one store call takes the id, counts the recipients, keeps the
- * message and hands it to every node, which delivers it to its own sockets (realtime/push-fanout.ts).
+ * message and hands it to every node, which delivers it to its own sockets (delivery/push-fanout.ts).
  */
 export class PushService {
   private readonly ttlMs: number;

@@ -1,6 +1,6 @@
 import type { Offset, Stream } from '../contracts/socket-events';
 import { parseOffset } from '../cluster/history-store';
-import type { PgSocket } from './types';
+import type { PgSocket } from '../realtime/types';
 
 type Write = (packets: unknown, opts: unknown) => void;
 interface EngineWriter {

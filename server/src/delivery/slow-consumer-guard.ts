@@ -1,8 +1,8 @@
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
-import type { ConnectionManager } from './connection-manager';
+import type { ConnectionManager } from '../realtime/connection-manager';
 import { heldBytes } from './delivery-gate';
-import type { PgSocket } from './types';
+import type { PgSocket } from '../realtime/types';
 
 /** What the guard reads of Engine.IO's connection: its packet queue and, over WebSocket, the ws socket. */
 interface EngineConn {

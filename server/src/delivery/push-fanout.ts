@@ -3,8 +3,8 @@ import { formatOffset, parseOffset, type HistoryEntry, type HistoryStore } from 
 import { deliveries, type Delivery, type PushWire } from '../cluster/push-wire';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
-import { LocalDelivery, type DeliveryCounts } from '../delivery/local-delivery';
-import type { PgServer } from './types';
+import { LocalDelivery, type DeliveryCounts } from './local-delivery';
+import type { PgServer } from '../realtime/types';
 
 /** Entries read from history per call while catching up: bounds what one read holds in memory. */
 const CATCH_UP_PAGE = 100;
