@@ -1,53 +1,87 @@
 #!/usr/bin/env node
 /*
- * pushgate vs bare Socket.IO 4, same run, same machine. See --help and docs/benchmarks.md.
+ * pushgate side by side with its peers, same run, same machine. See --help and docs/benchmarks.md.
  *
- * Processes: this orchestrator (pushes over keep-alive HTTP, reads results), the servers under test
- * (each with probe.cjs preloaded so memory/CPU are read the same way), client workers
- * (client-worker.mjs, many socket.io-client connections each), an HTTP load generator
- * (http-load.mjs) and, for the cross-node case, a private redis-server. Every child is killed on
- * exit, on a signal and at the global deadline.
+ * Peers (each started here on a free loopback port, stopped at the end):
+ *   ws         raw-ws-server.mjs: `ws` upgrades, one pre-built frame written to every socket ("the Node limit")
+ *   bare       bare-server.mjs: Express + Socket.IO 4
+ *   nchan      nginx + the Nchan module (nchan-server.mjs), one worker
+ *   pushgate   one pushgate node (private build of server/src)
+ *   pushgate2  two pushgate nodes through a private redis-server: clients on B, pushes to A
+ *   bare2      two bare Socket.IO nodes through the same Redis (redis-adapter), same placement
+ *
+ * Processes: this orchestrator (the publisher: pushes over keep-alive HTTP, reads results), the
+ * servers under test (Node ones with probe.cjs preloaded), subscriber processes (wire-subscriber.mjs
+ * by default, raw TCP + a minimal WebSocket parser; or client-worker.mjs with socket.io-client), an
+ * HTTP load generator (http-load.mjs) and redis-server. With ≥ 2 CPUs the servers run on the last
+ * one and everything else on the others (taskset). CPU time and write syscalls of every process
+ * are read from /proc before and after each measured repetition. Every child is killed on exit, on
+ * a signal and at the global deadline.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../free-port.mjs';
 import { Pool } from 'undici';
+import { freePort } from '../free-port.mjs';
+import { diffSnapshot, killAll, median, percentile, pinProcess, placement, removeTempDir, sleep, snapshot, tempDir, track, withTimeout } from '../lib/procs.mjs';
+import { ensureNchan, NchanProc } from './nchan-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 
+const PEERS = ['ws', 'bare', 'nchan', 'pushgate', 'pushgate2', 'bare2'];
+const CLUSTER_PEERS = ['pushgate2', 'bare2'];
+const PEER_LABEL = {
+  ws: 'raw ws',
+  bare: 'bare Socket.IO',
+  nchan: 'nginx + Nchan',
+  pushgate: 'pushgate',
+  pushgate2: 'pushgate, 2 nodes via Redis',
+  bare2: 'bare Socket.IO, 2 nodes via Redis',
+};
+
 const HELP = `npm run bench -- [options]
 
+Peers (all by default): ${PEERS.join(', ')}
+  --peers a,b           compare only these peers (pushgate2 and bare2: two nodes through Redis,
+                        clients on node B, pushes to node A)
+  --clients wire|sio    subscriber processes: wire = raw TCP + minimal WebSocket parser
+                        (wire-subscriber.mjs, default), sio = socket.io-client (client-worker.mjs;
+                        ws and nchan need wire and are left out)
+
 Scenarios (all by default): fanout, latency, memory, http, cluster
+  (fanout: ws, bare, nchan, pushgate; cluster: the same fan-out for pushgate2 and bare2;
+   latency: every peer of fanout and cluster; memory: the single-node peers; http: pushgate, bare)
   --only a,b            run only these scenarios
   --skip a,b            skip these scenarios
-  --quick               short run: 2 repetitions, fewer messages, shorter windows (~3 min)
-  --reps N              repetitions per measurement (default 5; quick 2)
-  --sizes 1000,5000     fan-out room sizes (sockets), also used by the cross-node case
+  --quick               short run: 3 repetitions, fewer messages, shorter windows (~3 min)
+  --reps N              repetitions per measurement (default 5; quick 3); memory: min(reps, 3)
+  --sizes 1000,5000     fan-out room sizes (subscribers)
   --deliveries N        deliveries per fan-out repetition (default 300000; quick 60000)
-  --workers N           client processes (default 4)
-  --latency-room N      sockets in the latency room (default 1000)
+  --concurrency N       broadcasts in flight while bursting (default 4)
+  --workers N           subscriber processes (default 4)
+  --latency-room N      subscribers in the latency room (default 1000)
   --latency-rate N      pushes per second in the latency test (default 10: 10,000 deliveries/s,
                         well below saturation, so queueing does not dominate)
-  --latency-seconds N   length of one latency repetition (default 10; quick 5)
+  --latency-seconds N   length of one latency repetition (default 10; quick 4)
   --idle N              idle connections for the memory test (default 5000; quick 2000)
   --http-seconds N      length of one push-API repetition (default 8; quick 3)
   --http-connections N  keep-alive connections of the HTTP load generator (default 32)
-  --profile             run the servers with node --cpu-prof (profiles in <out dir>/profiles/)
+  --no-pin              do not pin servers and clients to separate CPUs
+  --profile             run the Node servers with node --cpu-prof (profiles in <out dir>/profiles/)
   --pushgate-env K=V    extra environment for the pushgate servers (repeatable), e.g. HISTORY_SIZE=0
   --pushgate-entry P    pushgate's compiled main.js (default: a private build in load-tests/bench/dist)
   --no-build            reuse the private build instead of compiling server/src again
   --out FILE            JSON results (default load-tests/bench/results/<date>-<mode>.json)
-  --deadline-s N        hard limit for the whole run (default 1500; quick 600)
+  --deadline-s N        hard limit for the whole run (default 1800; quick 600)
   --help                this text`;
 
 // ---------- options ----------
 function parseArgs(argv) {
-  const o = { quick: false, build: true, profile: false };
+  const o = { quick: false, build: true, profile: false, pin: true };
   const val = (i) => {
     if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value`);
     return argv[i + 1];
@@ -58,9 +92,12 @@ function parseArgs(argv) {
       case '--help': case '-h': o.help = true; break;
       case '--quick': o.quick = true; break;
       case '--no-build': o.build = false; break;
+      case '--no-pin': o.pin = false; break;
       case '--profile': o.profile = true; break;
       case '--only': o.only = val(i).split(','); i++; break;
       case '--skip': o.skip = val(i).split(','); i++; break;
+      case '--peers': o.peers = val(i).split(','); i++; break;
+      case '--clients': o.clients = val(i); i++; break;
       case '--sizes': o.sizes = val(i).split(',').map(Number); i++; break;
       case '--out': o.out = val(i); i++; break;
       case '--pushgate-entry': o.entry = resolve(val(i)); i++; break;
@@ -71,7 +108,7 @@ function parseArgs(argv) {
         i++;
         break;
       }
-      case '--reps': case '--deliveries': case '--workers': case '--latency-room': case '--latency-rate':
+      case '--reps': case '--deliveries': case '--workers': case '--latency-room': case '--latency-rate': case '--concurrency':
       case '--latency-seconds': case '--idle': case '--http-seconds': case '--http-connections': case '--deadline-s': {
         const n = Number(val(i));
         if (!Number.isFinite(n) || n <= 0) throw new Error(`${a} needs a positive number`);
@@ -86,25 +123,37 @@ function parseArgs(argv) {
   const opts = {
     quick: q,
     build: o.build,
+    pin: o.pin,
     profile: o.profile,
     entry: o.entry ?? null,
     pushgateEnv: o.pushgateEnv ?? {},
-    reps: o.reps ?? (q ? 2 : 5),
+    clients: o.clients ?? 'wire',
+    reps: o.reps ?? (q ? 3 : 5),
     sizes: o.sizes ?? [1000, 5000],
     deliveries: o.deliveries ?? (q ? 60000 : 300000),
+    concurrency: o.concurrency ?? 4,
     workers: o.workers ?? 4,
     latencyRoom: o.latencyRoom ?? 1000,
     latencyRate: o.latencyRate ?? 10,
-    latencySeconds: o.latencySeconds ?? (q ? 5 : 10),
+    latencySeconds: o.latencySeconds ?? (q ? 4 : 10),
     idle: o.idle ?? (q ? 2000 : 5000),
     httpSeconds: o.httpSeconds ?? (q ? 3 : 8),
     httpConnections: o.httpConnections ?? 32,
-    deadlineS: o.deadlineS ?? (q ? 600 : 1500),
+    deadlineS: o.deadlineS ?? (q ? 600 : 1800),
     help: !!o.help,
   };
+  if (!['wire', 'sio'].includes(opts.clients)) throw new Error('--clients takes wire or sio');
+  for (const k of ['reps', 'workers', 'concurrency']) if (!Number.isInteger(opts[k])) throw new Error(`--${k} takes an integer`);
   const all = ['fanout', 'latency', 'memory', 'http', 'cluster'];
   for (const s of [...(o.only ?? []), ...(o.skip ?? [])]) if (!all.includes(s)) throw new Error(`unknown scenario ${s} (${all.join(', ')})`);
   opts.scenarios = all.filter((s) => (!o.only || o.only.includes(s)) && !(o.skip ?? []).includes(s));
+  for (const p of o.peers ?? []) if (!PEERS.includes(p)) throw new Error(`unknown peer ${p} (${PEERS.join(', ')})`);
+  opts.peers = PEERS.filter((p) => !o.peers || o.peers.includes(p));
+  opts.notes = [];
+  if (opts.clients === 'sio' && opts.peers.some((p) => p === 'ws' || p === 'nchan')) {
+    opts.notes.push('--clients sio: ws and nchan are left out (they need the wire subscribers)');
+    opts.peers = opts.peers.filter((p) => p !== 'ws' && p !== 'nchan');
+  }
   if (opts.sizes.some((s) => !Number.isInteger(s) || s <= 0)) throw new Error('--sizes takes positive integers');
   const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
   opts.out = resolve(o.out ?? join(HERE, 'results', `${stamp}-${q ? 'quick' : 'full'}.json`));
@@ -113,37 +162,8 @@ function parseArgs(argv) {
 
 // ---------- helpers ----------
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
-
-function withTimeout(promise, ms, what) {
-  let t;
-  return Promise.race([promise, new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`timeout after ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(t));
-}
-
-
-const children = new Set();
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-function killAll() {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 /** Raise the soft fd limit (re-exec under `ulimit -n`) when it is below what the run needs. */
 function ensureFdLimit(need) {
@@ -161,6 +181,16 @@ function ensureFdLimit(need) {
     env: { ...process.env, PUSHGATE_BENCH_FD: String(target) },
   });
   process.exit(r.status ?? 1);
+}
+
+/** CPU placement, set in main(): servers on the last CPU, everything else on the others. */
+let place = placement(false);
+const SETPRIV = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL'] : [];
+
+/** spawn() of argv behind the placement prefix of `role`. */
+function spawnPinned(role, argv, opts) {
+  const full = [...place.prefix(role), ...argv];
+  return track(spawn(full[0], full.slice(1), opts));
 }
 
 // ---------- processes ----------
@@ -189,13 +219,11 @@ class ServerProc {
     const port = await freePort();
     const flags = ['--expose-gc', '--require', join(HERE, 'probe.cjs')];
     if (profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
-    const child = track(
-      spawn(process.execPath, [...flags, script], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      }),
-    );
+    const child = spawnPinned('server', [process.execPath, ...flags, script], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
     const s = new ServerProc(name, child, port);
     let gone = false;
     void s.exited.then(() => (gone = true));
@@ -206,6 +234,10 @@ class ServerProc {
     }
     child.kill('SIGKILL');
     throw new Error(`${name} did not start: ${s.tail}`);
+  }
+
+  pids() {
+    return this.child.exitCode === null && this.child.signalCode === null ? [this.child.pid] : [];
   }
 
   probe(cmd = 'read') {
@@ -228,10 +260,10 @@ class ServerProc {
 class RedisProc {
   static async start() {
     const port = await freePort();
-    const dir = mkdtempSync(join(os.tmpdir(), 'pushgate-bench-redis-'));
-    const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], { stdio: 'ignore' }));
+    const dir = tempDir('pushgate-bench-redis-');
+    const child = spawnPinned('server', [...SETPRIV, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], { stdio: 'ignore' });
     const r = new RedisProc();
-    Object.assign(r, { child, port, dir, url: `redis://127.0.0.1:${port}` });
+    Object.assign(r, { name: 'redis', child, port, dir, url: `redis://127.0.0.1:${port}` });
     const deadline = Date.now() + 10000;
     while (Date.now() < deadline) {
       const ok = spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() === 'PONG';
@@ -242,19 +274,26 @@ class RedisProc {
     throw new Error('redis-server did not start');
   }
 
+  pids() {
+    return this.child.exitCode === null && this.child.signalCode === null ? [this.child.pid] : [];
+  }
+
   info(section) {
     return spawnSync('redis-cli', ['-p', String(this.port), 'info', section]).stdout.toString();
   }
 
   async stop() {
     this.child.kill('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
+    await new Promise((r) => (this.child.exitCode !== null || this.child.signalCode !== null ? r() : this.child.once('exit', r)));
+    removeTempDir(this.dir);
   }
 }
 
+/** One subscriber process (wire-subscriber.mjs or client-worker.mjs), driven over IPC. */
 class Worker {
-  constructor(child) {
+  constructor(child, name) {
     this.child = child;
+    this.name = name;
     this.seq = 0;
     this.pending = new Map();
     child.on('message', (m) => {
@@ -266,17 +305,17 @@ class Worker {
       }
     });
     child.once('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`client worker exited (${code})`));
+      for (const p of this.pending.values()) p.reject(new Error(`subscriber process exited (${code})`));
       this.pending.clear();
     });
   }
 
-  static start() {
-    const child = track(spawn(process.execPath, [join(HERE, 'client-worker.mjs')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  static start(script, name) {
+    const child = spawnPinned('client', [process.execPath, join(HERE, script)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return withTimeout(new Promise((res, rej) => {
-      child.once('message', (m) => (m?.ready ? res(new Worker(child)) : rej(new Error('bad worker hello'))));
-      child.once('exit', (c) => rej(new Error(`client worker exited ${c}`)));
-    }), 20000, 'client worker start');
+      child.once('message', (m) => (m?.ready ? res(new Worker(child, name)) : rej(new Error('bad subscriber hello'))));
+      child.once('exit', (c) => rej(new Error(`subscriber process exited ${c}`)));
+    }), 20000, 'subscriber process start');
   }
 
   call(cmd, args, ms = 60000) {
@@ -284,7 +323,7 @@ class Worker {
     return withTimeout(new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.child.send({ id, cmd, ...args });
-    }), ms, `worker ${cmd}`);
+    }), ms, `subscriber ${cmd}`);
   }
 }
 
@@ -293,24 +332,31 @@ class ClientPool {
     this.workers = workers;
   }
 
-  async connect(group, url, total, { room = null, secret = null, userPrefix = 'u' } = {}) {
+  /** Named processes for /proc snapshots: { 'sub:0': [pid], … }. */
+  procs() {
+    return Object.fromEntries(this.workers.map((w) => [`sub:${w.name}`, [w.child.pid]]));
+  }
+
+  /** `total` subscribers of `peer` (optionally in `room`), spread over the processes. */
+  async connect(group, peer, total, { room = null, userPrefix = 'u' } = {}) {
     const n = this.workers.length;
     const share = (i) => Math.floor(total / n) + (i < total % n ? 1 : 0);
     let offset = 0;
+    const base = { group, url: peer.clientUrl, protocol: peer.protocol, path: room ? peer.subPath(room) : peer.subPath('bench:idle'), room, secret: peer.secret, userPrefix };
     const parts = await Promise.all(
       this.workers.map((w, i) => {
         const count = share(i);
-        const args = { group, url, count, room, secret, userPrefix, offset };
+        const args = { ...base, count, offset };
         offset += count;
         return count ? w.call('connect', args, 30000 + count * 20) : { connected: 0, failed: 0, errors: {}, ms: 0 };
       }),
     );
-    const connected = parts.reduce((s, p) => s + p.connected, 0);
-    const failed = parts.reduce((s, p) => s + p.failed, 0);
+    const connected = sum(parts.map((p) => p.connected));
+    const failed = sum(parts.map((p) => p.failed));
     if (failed > 0) {
       const errors = parts.map((p) => p.errors);
       await this.close(group);
-      throw new Error(`${failed} of ${total} connections to ${url} failed: ${JSON.stringify(errors)}`);
+      throw new Error(`${failed} of ${total} connections to ${peer.kind} (${peer.clientUrl}) failed: ${JSON.stringify(errors).slice(0, 2000)}`);
     }
     return { connected, ms: Math.max(...parts.map((p) => p.ms)) };
   }
@@ -327,22 +373,25 @@ class ClientPool {
     const parts = await Promise.all(this.workers.map((w) => w.call('wait', { group, perSocket, timeoutMs }, timeoutMs + 10000)));
     return {
       complete: parts.every((p) => p.complete),
-      received: parts.reduce((s, p) => s + p.received, 0),
-      expected: parts.reduce((s, p) => s + p.expected, 0),
+      received: sum(parts.map((p) => p.received)),
+      expected: sum(parts.map((p) => p.expected)),
       last: Math.max(...parts.map((p) => p.last)),
     };
   }
 
   async latencies(group) {
     const parts = await Promise.all(this.workers.map((w) => w.call('stats', { group })));
-    return parts.flatMap((p) => p.latency).sort((a, b) => a - b);
+    return parts.flatMap((p) => p.latency).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   }
 }
 
-// ---------- targets ----------
+// ---------- peers ----------
 const JWT_SECRET = randomBytes(32).toString('base64url');
 const API_KEY = `k_bench_${randomBytes(18).toString('base64url')}`;
 const PAD = 'x'.repeat(64);
+
+/** --pushgate-env, set once the options are parsed. */
+let extraPushgateEnv = {};
 
 function pushgateEnv(nodeId, redis, prefix) {
   return {
@@ -359,124 +408,189 @@ function pushgateEnv(nodeId, redis, prefix) {
   };
 }
 
-/** --pushgate-env, set once the options are parsed. */
-let extraPushgateEnv = {};
-
-/** How to talk to one kind of server: where clients connect, how a room broadcast / a push is requested. */
-function target(kind, pushServer, clientServer) {
-  const pg = kind === 'pushgate';
-  const headers = pg ? { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` } : { 'content-type': 'application/json' };
+/**
+ * How to talk to one peer: where subscribers connect (and with which protocol), how a room
+ * broadcast is requested, and which processes are "the server" for CPU accounting.
+ */
+function makePeer(kind, { push, client, servers }, concurrency) {
+  const pg = kind === 'pushgate' || kind === 'pushgate2';
+  const nchan = kind === 'nchan';
+  const enc = encodeURIComponent;
+  const headers = pg ? { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` } : { 'content-type': nchan ? 'text/plain' : 'application/json' };
   return {
     kind,
-    pushServer,
-    clientServer,
-    clientUrl: clientServer.url,
+    label: PEER_LABEL[kind],
+    pushServer: push,
+    clientServer: client,
+    clientUrl: client.url,
+    protocol: kind === 'ws' || nchan ? 'ws' : 'socket.io',
+    subPath: (room) => `/sub/${enc(room)}`,
     secret: pg ? JWT_SECRET : null,
-    pool: new Pool(pushServer.url, { connections: 8, keepAliveTimeout: 60000 }),
-    broadcast: (room, data) => ({ path: pg ? `/api/v1/rooms/${encodeURIComponent(room)}/broadcast` : `/rooms/${encodeURIComponent(room)}/broadcast`, method: 'POST', headers, body: JSON.stringify({ event: 'bench', data }) }),
+    pool: new Pool(push.url, { connections: Math.max(8, concurrency), keepAliveTimeout: 60000 }),
+    /** Nchan relays the body as is: it gets the same text the Socket.IO servers would write. */
+    broadcast: (room, data) =>
+      nchan
+        ? { path: `/pub/${enc(room)}`, method: 'POST', headers, body: `42${JSON.stringify(['bench', data, { id: randomUUID(), ts: Date.now(), room }])}` }
+        : { path: pg ? `/api/v1/rooms/${enc(room)}/broadcast` : `/rooms/${enc(room)}/broadcast`, method: 'POST', headers, body: JSON.stringify({ event: 'bench', data }) },
     pushPath: pg ? '/api/v1/push' : '/push',
     headers,
+    servers,
+    /** { 'server:<name>': [pids] } of every process of this peer (nginx: its whole tree; two-node peers: both nodes and Redis). */
+    procs: () => Object.fromEntries(servers.map((s) => [`server:${s.name}`, s.pids()])),
   };
 }
 
-async function request(t, opts) {
-  const res = await t.pool.request(opts);
+async function request(p, opts) {
+  let res;
+  try {
+    res = await p.pool.request(opts);
+  } catch (err) {
+    const tails = p.servers.map((s) => s.tail).filter(Boolean).join(' | ').slice(-1500);
+    throw new Error(`${p.kind} ${opts.path}: ${err.message}${tails ? `; server output: ${tails}` : ''}`, { cause: err });
+  }
   const text = await res.body.text();
-  if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`${t.kind} ${opts.path} → ${res.statusCode} ${text.slice(0, 200)}`);
+  if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`${p.kind} ${opts.path} → ${res.statusCode} ${text.slice(0, 200)}`);
 }
 
 /** Pushes `count` broadcasts to `room`, `concurrency` in flight, each carrying its send time. */
-async function pushMany(t, room, count, concurrency) {
+async function pushMany(p, room, count, concurrency) {
   let i = 0;
   const lane = async () => {
     while (i < count) {
       const n = i++;
-      await request(t, t.broadcast(room, { n, t: now(), pad: PAD }));
+      await request(p, p.broadcast(room, { n, t: now(), pad: PAD }));
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, lane));
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
 }
 
-/** Alternates the order of the two targets between repetitions so neither always goes first. */
-async function alternate(targets, reps, fn) {
-  const out = Object.fromEntries(targets.map((t) => [t.kind, []]));
+/** Alternates the order of the peers between repetitions (forward, reversed, …) so none always goes first. */
+async function alternate(peers, reps, fn) {
+  const out = Object.fromEntries(peers.map((p) => [p.kind, []]));
   for (let r = 0; r < reps; r++) {
-    const order = r % 2 === 0 ? targets : [...targets].reverse();
-    for (const t of order) out[t.kind].push(await fn(t, r));
+    const order = r % 2 === 0 ? peers : [...peers].reverse();
+    for (const p of order) out[p.kind].push(await fn(p, r));
   }
   return out;
 }
 
+/** CPU accounting of one measured window from two /proc snapshots (see lib/procs.mjs). */
+function usage(before, after, wallMs, delivered) {
+  const d = diffSnapshot(before, after);
+  const part = (pre) => Object.fromEntries(Object.entries(d).filter(([k]) => k.startsWith(pre)).map(([k, v]) => [k.slice(pre.length), v]));
+  const server = part('server:');
+  const subs = part('sub:');
+  const serverCpuMs = sum(Object.values(server).map((v) => v.cpuMs));
+  const serverSyscw = sum(Object.values(server).map((v) => v.syscw));
+  const subMs = Object.values(subs).map((v) => v.cpuMs);
+  const round = (x, n = 1) => Math.round(x * 10 ** n) / 10 ** n;
+  return {
+    cpuWindowMs: round(wallMs),
+    serverCpuMs,
+    serverCpuMsEach: Object.fromEntries(Object.entries(server).map(([k, v]) => [k, v.cpuMs])),
+    cpuUsPerDelivery: delivered ? (serverCpuMs * 1000) / delivered : null,
+    serverBusy: serverCpuMs / wallMs,
+    serverWriteSyscalls: serverSyscw,
+    serverWriteSyscallsEach: Object.fromEntries(Object.entries(server).map(([k, v]) => [k, v.syscw])),
+    writeSyscallsPerDelivery: delivered ? serverSyscw / delivered : null,
+    subscriberCpuMsEach: Object.fromEntries(Object.entries(subs).map(([k, v]) => [k, v.cpuMs])),
+    subscriberCpuMs: sum(subMs),
+    subscriberBusy: sum(subMs) / wallMs,
+    subscriberMaxProcessBusy: Math.max(0, ...subMs) / wallMs,
+    publisherCpuMs: d.publisher?.cpuMs ?? null,
+    publisherBusy: (d.publisher?.cpuMs ?? 0) / wallMs,
+  };
+}
+
 // ---------- scenarios ----------
-async function fanout(ctx, targets, sizes, label) {
+async function fanout(ctx, peers, sizes) {
   const results = {};
+  const { concurrency } = ctx.o;
   for (const size of sizes) {
     const room = `bench:fan-${size}`;
     const messages = Math.max(5, Math.round(ctx.o.deliveries / size));
-    for (const t of targets) {
-      const c = await ctx.pool.connect(`${label}-${t.kind}-${size}`, t.clientUrl, size, { room, secret: t.secret, userPrefix: `f${size}-` });
-      log(`${label} ${t.kind}: ${c.connected} sockets in ${room} (${Math.round(c.ms)} ms)`);
+    const groupOf = (p) => `fan-${p.kind}-${size}`;
+    for (const p of peers) {
+      const c = await ctx.pool.connect(groupOf(p), p, size, { room, userPrefix: `f${size}-` });
+      log(`fanout ${p.kind}: ${c.connected} subscribers in ${room} (${Math.round(c.ms)} ms)`);
     }
     // An unmeasured warm-up burst per server first: the first repetition would otherwise also
     // measure JIT compilation and first-use allocations (visible in short --quick runs).
-    for (const t of targets) {
-      const group = `${label}-${t.kind}-${size}`;
+    for (const p of peers) {
+      const group = groupOf(p);
       const warm = Math.max(5, Math.round(messages / 5));
       await ctx.pool.reset(group);
       const waiting = ctx.pool.wait(group, warm, 30000);
-      await pushMany(t, room, warm, 4);
-      await waiting;
+      await pushMany(p, room, warm, concurrency);
+      const w = await waiting;
+      if (!w.complete) throw new Error(`${p.kind}: warm-up incomplete (${w.received}/${w.expected})`);
     }
-    results[size] = await alternate(targets, ctx.o.reps, async (t) => {
-      const group = `${label}-${t.kind}-${size}`;
+    results[size] = await alternate(peers, ctx.o.reps, async (p) => {
+      const group = groupOf(p);
       await ctx.pool.reset(group);
-      const servers = [...new Set([t.pushServer, t.clientServer])];
-      const cpu0 = await Promise.all(servers.map((s) => s.probe()));
-      const redis0 = ctx.redis ? parseCommandStats(ctx.redis.info('commandstats')) : null;
+      const procs = { ...p.procs(), ...ctx.pool.procs(), publisher: [process.pid] };
+      const redis0 = p.redis ? parseCommandStats(p.redis.info('commandstats')) : null;
       const timeoutMs = Math.max(30000, (size * messages) / 10);
+      const s0 = snapshot(procs);
       const t0 = now();
       const waiting = ctx.pool.wait(group, messages, timeoutMs);
-      await pushMany(t, room, messages, 4);
+      await pushMany(p, room, messages, concurrency);
       const w = await waiting;
-      const cpu1 = await Promise.all(servers.map((s) => s.probe()));
+      const s1 = snapshot(procs);
+      const t1 = now();
       const seconds = (w.last - t0) / 1000;
-      const cpuEach = Object.fromEntries(servers.map((s, i) => [s.name, (cpu1[i].cpuUser + cpu1[i].cpuSystem - cpu0[i].cpuUser - cpu0[i].cpuSystem) / 1000]));
-      const cpuMs = Object.values(cpuEach).reduce((a, b) => a + b, 0);
-      const r = { rate: w.received / seconds, delivered: w.received, expected: w.expected, complete: w.complete, seconds, pushes: messages, serverCpuMs: cpuMs, serverCpuMsEach: cpuEach, cpuUsPerDelivery: (cpuMs * 1000) / w.received };
-      if (redis0) r.redisCallsPerPush = diffStats(redis0, parseCommandStats(ctx.redis.info('commandstats')), messages);
-      log(`${label} ${size} ${t.kind}: ${Math.round(r.rate)} deliveries/s (${w.received}/${w.expected} in ${seconds.toFixed(2)} s, server CPU ${r.cpuUsPerDelivery.toFixed(2)} µs/delivery)`);
+      const r = {
+        rate: w.received / seconds,
+        delivered: w.received,
+        expected: w.expected,
+        complete: w.complete,
+        seconds,
+        pushes: messages,
+        concurrency,
+        ...usage(s0, s1, t1 - t0, w.received),
+      };
+      if (redis0) r.redisCallsPerPush = diffStats(redis0, parseCommandStats(p.redis.info('commandstats')), messages);
+      log(`fanout ${size} ${p.kind}: ${Math.round(r.rate)} deliveries/s (${w.received}/${w.expected} in ${seconds.toFixed(2)} s), server ${r.cpuUsPerDelivery.toFixed(2)} µs CPU and ${r.writeSyscallsPerDelivery.toFixed(2)} writes per delivery, busy: server ${pct(r.serverBusy)}, subscribers ${pct(r.subscriberBusy)}, publisher ${pct(r.publisherBusy)}`);
+      if (!w.complete) log(`warning: ${p.kind} repetition incomplete (${w.received}/${w.expected})`);
       return r;
     });
-    for (const t of targets) await ctx.pool.close(`${label}-${t.kind}-${size}`);
+    for (const p of peers) await ctx.pool.close(groupOf(p));
     await sleep(500);
   }
   return results;
 }
 
-async function latency(ctx, targets) {
+const pct = (x) => `${Math.round(x * 100)}%`;
+
+async function latency(ctx, peers) {
   const { latencyRoom: size, latencyRate: rate, latencySeconds: secs } = ctx.o;
   const room = 'bench:latency';
-  for (const t of targets) await ctx.pool.connect(`lat-${t.kind}`, t.clientUrl, size, { room, secret: t.secret, userPrefix: 'lat-' });
-  const res = await alternate(targets, ctx.o.reps, async (t) => {
-    const group = `lat-${t.kind}`;
+  for (const p of peers) await ctx.pool.connect(`lat-${p.kind}`, p, size, { room, userPrefix: 'lat-' });
+  const res = await alternate(peers, ctx.o.reps, async (p) => {
+    const group = `lat-${p.kind}`;
     await ctx.pool.reset(group, true);
     const total = Math.round(rate * secs);
     const period = 1000 / rate;
+    const procs = { ...p.procs(), ...ctx.pool.procs(), publisher: [process.pid] };
+    const s0 = snapshot(procs);
+    const t0 = now();
     const start = performance.now();
     const sends = [];
     for (let i = 0; i < total; i++) {
       const wait = start + i * period - performance.now();
       if (wait > 0) await sleep(wait);
-      sends.push(request(t, t.broadcast(room, { n: i, t: now(), pad: PAD })));
+      sends.push(request(p, p.broadcast(room, { n: i, t: now(), pad: PAD })));
     }
     await Promise.all(sends);
     const w = await ctx.pool.wait(group, total, 20000);
+    const s1 = snapshot(procs);
+    const t1 = now();
     const lat = await ctx.pool.latencies(group);
-    const r = { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1], samples: lat.length, complete: w.complete };
-    log(`latency ${t.kind}: p50 ${r.p50?.toFixed(2)} ms, p99 ${r.p99?.toFixed(2)} ms (${r.samples} samples)`);
+    const r = { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1], samples: lat.length, complete: w.complete, ...usage(s0, s1, t1 - t0, w.received) };
+    log(`latency ${p.kind}: p50 ${r.p50?.toFixed(2)} ms, p99 ${r.p99?.toFixed(2)} ms (${r.samples} samples), server ${r.cpuUsPerDelivery?.toFixed(2)} µs CPU per delivery`);
     return r;
   });
-  for (const t of targets) await ctx.pool.close(`lat-${t.kind}`);
+  for (const p of peers) await ctx.pool.close(`lat-${p.kind}`);
   return res;
 }
 
@@ -486,14 +600,23 @@ async function memory(ctx, starters) {
     const server = await st.start();
     try {
       await sleep(1000);
-      const before = await server.probe('gc');
+      // Node servers: RSS and heap after forced GC (probe.cjs); nginx: RSS of its processes (/proc).
+      const read = async () => (server.probe ? server.probe('gc') : { rss: snapshot({ s: server.pids() }).s.rss, heapUsed: null });
+      const before = await read();
       const group = `idle-${st.kind}`;
-      await ctx.pool.connect(group, server.url, n, { secret: st.kind === 'pushgate' ? JWT_SECRET : null, userPrefix: 'idle-' });
+      const peer = { kind: st.kind, clientUrl: server.url, protocol: st.protocol, subPath: (room) => `/sub/${encodeURIComponent(room)}`, secret: st.secret };
+      await ctx.pool.connect(group, peer, n, { userPrefix: 'idle-' });
       await sleep(2000);
-      const after = await server.probe('gc');
+      const after = await read();
       await ctx.pool.close(group);
-      const r = { rssPerConn: (after.rss - before.rss) / n, heapPerConn: (after.heapUsed - before.heapUsed) / n, rssBefore: before.rss, rssAfter: after.rss, gc: after.gc };
-      log(`memory ${st.kind}: ${(r.rssPerConn / 1024).toFixed(1)} KiB RSS, ${(r.heapPerConn / 1024).toFixed(1)} KiB heap per idle connection (${n})`);
+      const r = {
+        rssPerConn: (after.rss - before.rss) / n,
+        heapPerConn: after.heapUsed === null ? null : (after.heapUsed - before.heapUsed) / n,
+        rssBefore: before.rss,
+        rssAfter: after.rss,
+        gc: after.gc ?? false,
+      };
+      log(`memory ${st.kind}: ${(r.rssPerConn / 1024).toFixed(1)} KiB RSS${r.heapPerConn === null ? '' : `, ${(r.heapPerConn / 1024).toFixed(1)} KiB heap`} per idle connection (${n})`);
       return r;
     } finally {
       await server.stop();
@@ -501,71 +624,100 @@ async function memory(ctx, starters) {
   });
 }
 
-async function httpApi(ctx, targets) {
-  return alternate(targets, ctx.o.reps, async (t) => {
+async function httpApi(ctx, peers) {
+  return alternate(peers, ctx.o.reps, async (p) => {
     const opts = {
-      url: t.pushServer.url,
-      path: t.pushPath,
-      headers: t.headers,
+      url: p.pushServer.url,
+      path: p.pushPath,
+      headers: p.headers,
       body: { users: ['bench-http-nobody'], event: 'bench', data: { n: 1, pad: PAD } },
       connections: ctx.o.httpConnections,
       seconds: ctx.o.httpSeconds,
       warmupSeconds: 1,
     };
-    const child = track(spawn(process.execPath, [join(HERE, 'http-load.mjs'), JSON.stringify(opts)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }));
+    const child = spawnPinned('client', [process.execPath, join(HERE, 'http-load.mjs'), JSON.stringify(opts)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (b) => (out += b));
+    const procs = { ...p.procs(), 'load-generator': [child.pid] };
+    const s0 = snapshot(procs);
+    const t0 = now();
     const code = await withTimeout(new Promise((r) => child.once('exit', r)), (ctx.o.httpSeconds + 30) * 1000, 'http load generator');
     if (code !== 0) throw new Error(`http load generator exited ${code}`);
     const r = JSON.parse(out.trim().split('\n').pop());
-    log(`push API ${t.kind}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms?.toFixed(2)} ms, p99 ${r.p99Ms?.toFixed(2)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${t.kind} push API answered ${r.non2xx} non-2xx and ${r.errors} errors`);
+    // The generator has exited by now: its CPU is read from the last snapshot only through the server side.
+    r.serverCpuMs = sum(Object.entries(diffSnapshot(s0, snapshot(procs))).filter(([k]) => k.startsWith('server:')).map(([, v]) => v.cpuMs));
+    r.serverBusy = r.serverCpuMs / (now() - t0);
+    log(`push API ${p.kind}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms?.toFixed(2)} ms, p99 ${r.p99Ms?.toFixed(2)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${p.kind} push API answered ${r.non2xx} non-2xx and ${r.errors} errors`);
     return r;
   });
 }
 
 // ---------- report ----------
-function summarise(res, o) {
+const RATIOS = [
+  ['pushgate', 'bare'],
+  ['pushgate', 'nchan'],
+  ['pushgate', 'ws'],
+  ['pushgate2', 'bare2'],
+];
+
+function summarise(res, o, peers) {
   const rows = [];
   const fmt = (x, d = 0) => (x === null || x === undefined ? 'n/a' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
-  const add = (metric, key, pgXs, bareXs, { digits = 0, target = null, higherIsBetter = true, unit = '' } = {}) => {
-    const pg = median(pgXs);
-    const bare = median(bareXs);
-    const ratio = pg !== null && bare ? pg / bare : null;
-    const pass = target === null || ratio === null ? null : higherIsBetter ? ratio >= target : ratio <= target;
-    rows.push({ metric, key, unit, pushgate: pg, bare, ratio, target: target === null ? null : `${higherIsBetter ? '≥' : '≤'} ${target}`, pass, pgSamples: pgXs, bareSamples: bareXs, digits });
+  /**
+   * One row: `byPeer` is { peer: [repetition results] }, `f` picks the number. `targets`:
+   * [[numerator, denominator, '≥' | '≤', value, goal?]] on the ratio of the medians.
+   */
+  const add = (metric, key, byPeer, f, { digits = 0, targets = [], ratios: withRatios = true } = {}) => {
+    if (!byPeer) return;
+    const samples = Object.fromEntries(Object.entries(byPeer).map(([k, xs]) => [k, xs.map(f)]));
+    const values = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
+    if (Object.values(values).every((v) => v === null)) return;
+    const ratios = {};
+    if (withRatios) for (const [a, b] of RATIOS) if (values[a] !== null && values[a] !== undefined && values[b]) ratios[`${a}/${b}`] = values[a] / values[b];
+    const checks = targets
+      .filter(([a, b]) => ratios[`${a}/${b}`] !== undefined)
+      .map(([a, b, op, v, goal]) => {
+        const r = ratios[`${a}/${b}`];
+        return { ratio: `${a}/${b}`, target: `${op} ${v}`, goal: !!goal, pass: op === '≥' ? r >= v : r <= v };
+      });
+    rows.push({ metric, key, digits, values, ratios, checks, samples });
   };
-  const pick = (xs, f) => (xs ?? []).map(f);
   for (const size of o.sizes) {
     const f = res.fanout?.[size];
-    if (f) add(`Fan-out, room of ${size.toLocaleString('en-US')} (deliveries/s)`, `fanout.${size}`, pick(f.pushgate, (r) => r.rate), pick(f.bare, (r) => r.rate), { target: 0.95 });
+    const s = size.toLocaleString('en-US');
+    add(`Fan-out, room of ${s} (deliveries/s)`, `fanout.${size}`, f, (r) => r.rate, {
+      targets: [['pushgate', 'bare', '≥', 1.5], ...(size === 5000 ? [['pushgate', 'nchan', '≥', 1, true]] : []), ['pushgate2', 'bare2', '≥', 0.9]],
+    });
+    add(`Server CPU per delivery, ${s} (µs)`, `cpu.${size}`, f, (r) => r.cpuUsPerDelivery, { digits: 2, targets: [['pushgate', 'bare', '≤', 0.5]] });
+    add(`Server write syscalls per delivery, ${s}`, `syscw.${size}`, f, (r) => r.writeSyscallsPerDelivery, { digits: 2 });
+    add(`Server CPU busy during fan-out, ${s} (% of 1 core)`, `serverBusy.${size}`, f, (r) => r.serverBusy * 100, { ratios: false });
+    add(`Subscribers' CPU during fan-out, ${s} (% of 1 core, all ${o.workers})`, `subBusy.${size}`, f, (r) => r.subscriberBusy * 100, { ratios: false });
+    add(`Publisher CPU during fan-out, ${s} (% of 1 core)`, `pubBusy.${size}`, f, (r) => r.publisherBusy * 100, { ratios: false });
   }
   if (res.latency) {
-    add(`Push→receive p50 (ms), ${o.latencyRate}/s to ${o.latencyRoom}`, 'latency.p50', pick(res.latency.pushgate, (r) => r.p50), pick(res.latency.bare, (r) => r.p50), { digits: 2, higherIsBetter: false });
-    add(`Push→receive p99 (ms), ${o.latencyRate}/s to ${o.latencyRoom}`, 'latency.p99', pick(res.latency.pushgate, (r) => r.p99), pick(res.latency.bare, (r) => r.p99), { digits: 2, higherIsBetter: false });
+    const at = `${o.latencyRate}/s to ${o.latencyRoom.toLocaleString('en-US')}`;
+    add(`Push→receive p50 (ms), ${at}`, 'latency.p50', res.latency, (r) => r.p50, { digits: 2 });
+    add(`Push→receive p99 (ms), ${at}`, 'latency.p99', res.latency, (r) => r.p99, { digits: 2, targets: [['pushgate', 'bare', '≤', 1]] });
+    add(`Server CPU per delivery at ${at} (µs)`, 'latency.cpu', res.latency, (r) => r.cpuUsPerDelivery, { digits: 2 });
   }
   if (res.memory) {
-    add(`Memory per idle connection (KiB RSS, ${o.idle.toLocaleString('en-US')} conns)`, 'memory.rss', pick(res.memory.pushgate, (r) => r.rssPerConn / 1024), pick(res.memory.bare, (r) => r.rssPerConn / 1024), { digits: 1, target: 1.1, higherIsBetter: false });
-    add('Memory per idle connection (KiB heap used)', 'memory.heap', pick(res.memory.pushgate, (r) => r.heapPerConn / 1024), pick(res.memory.bare, (r) => r.heapPerConn / 1024), { digits: 1, higherIsBetter: false });
+    add(`Memory per idle connection (KiB RSS, ${o.idle.toLocaleString('en-US')} conns)`, 'memory.rss', res.memory, (r) => r.rssPerConn / 1024, { digits: 1, targets: [['pushgate', 'bare', '≤', 1.1]] });
+    add('Memory per idle connection (KiB heap used)', 'memory.heap', res.memory, (r) => (r.heapPerConn === null ? null : r.heapPerConn / 1024), { digits: 1 });
   }
-  if (res.http) add('Push API (requests/s)', 'http.rps', pick(res.http.pushgate, (r) => r.rps), pick(res.http.bare, (r) => r.rps), { target: 0.5 });
-  for (const size of o.sizes) {
-    const f = res.cluster?.[size];
-    if (f) add(`Cross-node fan-out via Redis, ${size.toLocaleString('en-US')} on B (deliveries/s)`, `cluster.${size}`, pick(f.pushgate, (r) => r.rate), pick(f.bare, (r) => r.rate), { target: 0.9 });
-  }
-  for (const size of o.sizes) {
-    const f = res.fanout?.[size];
-    if (f) add(`Server CPU per delivery, room of ${size.toLocaleString('en-US')} (µs)`, `cpu.${size}`, pick(f.pushgate, (r) => r.cpuUsPerDelivery), pick(f.bare, (r) => r.cpuUsPerDelivery), { digits: 2, higherIsBetter: false });
-  }
-  const nodeB = (r) => (r.serverCpuMsEach ? (Object.entries(r.serverCpuMsEach).find(([k]) => k.endsWith('-B'))?.[1] ?? NaN) * 1000 / r.delivered : NaN);
-  for (const size of o.sizes) {
-    const f = res.cluster?.[size];
-    if (f) add(`Cross-node: node B CPU per delivery, ${size.toLocaleString('en-US')} (µs)`, `cpuB.${size}`, pick(f.pushgate, nodeB), pick(f.bare, nodeB), { digits: 2, higherIsBetter: false });
-  }
+  if (res.http) add('Push API (requests/s)', 'http.rps', res.http, (r) => r.rps, { targets: [['pushgate', 'bare', '≥', 0.5]] });
+
+  const cols = peers.filter((p) => rows.some((r) => r.values[p] !== undefined));
+  const ratioCols = RATIOS.map(([a, b]) => `${a}/${b}`).filter((k) => rows.some((r) => r.ratios[k] !== undefined));
+  const line = (cells) => `| ${cells.join(' | ')} |`;
   const table = [
-    '| measurement | pushgate (median) | bare Socket.IO (median) | ratio pushgate/bare | target | met |',
-    '|---|---:|---:|---:|---|---|',
-    ...rows.map((r) => `| ${r.metric} | ${fmt(r.pushgate, r.digits)} | ${fmt(r.bare, r.digits)} | ${r.ratio === null ? 'n/a' : r.ratio.toFixed(2)} | ${r.target ?? '—'} | ${r.pass === null ? '—' : r.pass ? 'yes' : '**no**'} |`),
+    line(['measurement', ...cols, ...ratioCols, 'target', 'met']),
+    line(['---', ...cols.map(() => '---:'), ...ratioCols.map(() => '---:'), '---', '---']),
+    ...rows.map((r) => {
+      const targets = r.checks.map((c) => `${c.goal ? 'goal ' : ''}${c.ratio} ${c.target}`).join('; ') || '—';
+      const met = r.checks.map((c) => (c.pass ? 'yes' : '**no**')).join('; ') || '—';
+      return line([r.metric, ...cols.map((p) => fmt(r.values[p], r.digits)), ...ratioCols.map((k) => (r.ratios[k] === undefined ? (Object.keys(r.ratios).length ? 'n/a' : '') : r.ratios[k].toFixed(2))), targets, met]);
+    }),
   ].join('\n');
   return { rows, table };
 }
@@ -573,13 +725,15 @@ function summarise(res, o) {
 function machine() {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   return {
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    nproc: os.cpus().length,
     cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     os: `${os.type()} ${os.release()}`,
   };
 }
+
+const version = (cmd, args, re) => re.exec(spawnSync(cmd, args).output?.map((b) => b?.toString() ?? '').join('') ?? '')?.[1] ?? null;
 
 // ---------- main ----------
 async function main() {
@@ -595,7 +749,8 @@ async function main() {
     process.stdout.write(`${HELP}\n`);
     return;
   }
-  ensureFdLimit(Math.max(...o.sizes, o.idle, o.latencyRoom) * 2 + 2048);
+  const biggest = Math.max(...o.sizes, o.idle, o.latencyRoom);
+  ensureFdLimit(Math.max(biggest * 2 + 2048, Math.ceil((o.peers.length * biggest) / o.workers) + 2048));
 
   const deadline = setTimeout(() => {
     log(`deadline of ${o.deadlineS} s reached: stopping everything`);
@@ -609,73 +764,128 @@ async function main() {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   process.on('exit', killAll);
+  for (const n of o.notes) log(n);
+
+  // Which peers run in which scenario.
+  const has = (s) => o.scenarios.includes(s);
+  const single = o.peers.filter((p) => !CLUSTER_PEERS.includes(p));
+  const cluster = has('cluster') ? o.peers.filter((p) => CLUSTER_PEERS.includes(p)) : [];
+  const fanoutPeers = [...(has('fanout') ? single : []), ...cluster];
+  const latencyPeers = has('latency') ? [...single, ...cluster] : [];
+  const memoryPeers = has('memory') ? single : [];
+  const httpPeers = has('http') ? single.filter((p) => p === 'pushgate' || p === 'bare') : [];
+  const needed = new Set([...fanoutPeers, ...latencyPeers, ...memoryPeers, ...httpPeers]);
+  if (needed.size === 0) throw new Error('nothing to run: no peer takes part in the selected scenarios');
+
+  let nchanBin = null;
+  if (needed.has('nchan')) {
+    nchanBin = ensureNchan(log);
+    if (nchanBin.error) {
+      log(`warning: ${nchanBin.error}`);
+      o.notes.push(nchanBin.error);
+      for (const list of [fanoutPeers, latencyPeers, memoryPeers]) if (list.includes('nchan')) list.splice(list.indexOf('nchan'), 1);
+      needed.delete('nchan');
+    }
+  }
 
   let entry = o.entry ?? join(HERE, 'dist', 'server', 'src', 'main.js');
-  if (!o.entry && (o.build || !existsSync(entry))) {
-    log('compiling server/src into load-tests/bench/dist (private build; --no-build reuses it)');
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', join(HERE, 'dist')], { cwd: ROOT, stdio: 'inherit' });
-    if (r.status !== 0) throw new Error('tsc failed');
+  if ([...needed].some((p) => p.startsWith('pushgate'))) {
+    if (!o.entry && (o.build || !existsSync(entry))) {
+      log('compiling server/src into load-tests/bench/dist (private build; --no-build reuses it)');
+      const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', join(HERE, 'dist')], { cwd: ROOT, stdio: 'inherit' });
+      if (r.status !== 0) throw new Error('tsc failed');
+    }
+    if (!existsSync(entry)) throw new Error(`pushgate entry ${entry} does not exist`);
   }
-  if (!existsSync(entry)) throw new Error(`pushgate entry ${entry} does not exist`);
   const source = sourceVersion(o);
   const bareScript = join(HERE, 'bare-server.mjs');
+  const wsScript = join(HERE, 'raw-ws-server.mjs');
   const profileDir = o.profile ? join(dirname(o.out), 'profiles') : null;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
-  const loads = [];
+  place = placement(o.pin);
+  if (place.pinned) {
+    if (!pinProcess(process.pid, place.clientCpus)) log('warning: could not pin the orchestrator');
+    log(`placement: servers on CPU ${place.serverCpus}; subscribers, publisher and load generator on CPU ${place.clientCpus}`);
+  } else log(`warning: no CPU pinning (${place.reason}): servers and clients share every CPU`);
+
+  const loads = [os.loadavg()[0]];
   const loadTimer = setInterval(() => loads.push(os.loadavg()[0]), 2000);
   const startLoad = os.loadavg();
   const started = new Date();
   log(`machine: ${JSON.stringify(machine())}; load average at start ${startLoad.map((x) => x.toFixed(2)).join(' ')}`);
-  log(`scenarios: ${o.scenarios.join(', ')}; reps ${o.reps}; sizes ${o.sizes.join(',')}; workers ${o.workers}`);
+  log(`peers: fanout ${fanoutPeers.join(',') || '-'}; latency ${latencyPeers.join(',') || '-'}; memory ${memoryPeers.join(',') || '-'}; http ${httpPeers.join(',') || '-'}`);
+  log(`reps ${o.reps}; sizes ${o.sizes.join(',')}; ${o.workers} ${o.clients} subscriber processes; ${o.concurrency} broadcasts in flight`);
 
-  const workers = await Promise.all(Array.from({ length: o.workers }, () => Worker.start()));
+  const script = o.clients === 'wire' ? 'wire-subscriber.mjs' : 'client-worker.mjs';
+  const workers = await Promise.all(Array.from({ length: o.workers }, (_, i) => Worker.start(script, String(i))));
   const ctx = { o, pool: new ClientPool(workers) };
   const results = {};
   const servers = [];
+  const peerInfo = {};
+  let redis = null;
   const stopAll = async () => {
     await Promise.allSettled(servers.splice(0).map((s) => s.stop()));
+    if (redis) await redis.stop();
+    redis = null;
   };
 
   try {
-    const single = ['fanout', 'latency', 'http'].filter((s) => o.scenarios.includes(s));
-    if (single.length) {
-      const pg = await ServerProc.start({ name: 'pushgate', script: entry, env: pushgateEnv('bench-pg'), profileDir });
-      const bare = await ServerProc.start({ name: 'bare', script: bareScript, env: {}, profileDir });
-      servers.push(pg, bare);
-      const targets = [target('pushgate', pg, pg), target('bare', bare, bare)];
-      if (o.scenarios.includes('fanout')) results.fanout = await fanout(ctx, targets, o.sizes, 'fanout');
-      if (o.scenarios.includes('latency')) results.latency = await latency(ctx, targets);
-      if (o.scenarios.includes('http')) results.http = await httpApi(ctx, targets);
-      await Promise.all(targets.map((t) => t.pool.close()));
+    const live = [...new Set([...fanoutPeers, ...latencyPeers, ...httpPeers])];
+    if (live.length) {
+      const maxConns = Math.max(...o.sizes) + o.latencyRoom;
+      const running = {};
+      const start = async (fn) => {
+        const s = await fn();
+        servers.push(s);
+        return s;
+      };
+      if (live.some((p) => CLUSTER_PEERS.includes(p))) redis = await RedisProc.start();
+      const prefix = `bench${process.pid}`;
+      for (const kind of PEERS.filter((p) => live.includes(p))) {
+        if (kind === 'ws') {
+          const s = await start(() => ServerProc.start({ name: 'ws', script: wsScript, env: {}, profileDir }));
+          running.ws = { push: s, client: s, servers: [s] };
+        } else if (kind === 'bare') {
+          const s = await start(() => ServerProc.start({ name: 'bare', script: bareScript, env: {}, profileDir }));
+          running.bare = { push: s, client: s, servers: [s] };
+        } else if (kind === 'nchan') {
+          const s = await start(() => NchanProc.start({ name: 'nchan', bin: nchanBin, prefix: place.prefix('server'), maxConns }));
+          running.nchan = { push: s, client: s, servers: [s] };
+        } else if (kind === 'pushgate') {
+          const s = await start(() => ServerProc.start({ name: 'pushgate', script: entry, env: pushgateEnv('bench-pg'), profileDir }));
+          running.pushgate = { push: s, client: s, servers: [s] };
+        } else if (kind === 'pushgate2') {
+          const a = await start(() => ServerProc.start({ name: 'pushgate-A', script: entry, env: pushgateEnv('bench-pg-A', redis, prefix), profileDir }));
+          const b = await start(() => ServerProc.start({ name: 'pushgate-B', script: entry, env: pushgateEnv('bench-pg-B', redis, prefix), profileDir }));
+          running.pushgate2 = { push: a, client: b, servers: [a, b, redis] };
+        } else if (kind === 'bare2') {
+          const env = { REDIS_URL: redis.url, REDIS_KEY: `bare${process.pid}#io` };
+          const a = await start(() => ServerProc.start({ name: 'bare-A', script: bareScript, env, profileDir }));
+          const b = await start(() => ServerProc.start({ name: 'bare-B', script: bareScript, env, profileDir }));
+          running.bare2 = { push: a, client: b, servers: [a, b, redis] };
+        }
+      }
+      const peers = Object.fromEntries(Object.entries(running).map(([k, v]) => [k, makePeer(k, v, o.concurrency)]));
+      for (const k of CLUSTER_PEERS) if (peers[k]) peers[k].redis = redis;
+      for (const p of Object.values(peers)) peerInfo[p.kind] = { label: p.label, protocol: p.protocol, servers: p.servers.map((s) => s.name), pushTo: p.pushServer.name, subscribersOn: p.clientServer.name };
+      const list = (kinds) => PEERS.filter((k) => kinds.includes(k)).map((k) => peers[k]);
+      if (fanoutPeers.length) results.fanout = await fanout(ctx, list(fanoutPeers), o.sizes);
+      if (latencyPeers.length) results.latency = await latency(ctx, list(latencyPeers));
+      if (httpPeers.length) results.http = await httpApi(ctx, list(httpPeers));
+      await Promise.all(Object.values(peers).map((p) => p.pool.close()));
       await stopAll();
     }
-    if (o.scenarios.includes('memory')) {
-      results.memory = await memory(ctx, [
-        { kind: 'pushgate', start: () => ServerProc.start({ name: 'pushgate-mem', script: entry, env: pushgateEnv('bench-pg-mem') }) },
-        { kind: 'bare', start: () => ServerProc.start({ name: 'bare-mem', script: bareScript, env: {} }) },
-      ]);
-    }
-    if (o.scenarios.includes('cluster')) {
-      const redis = await RedisProc.start();
-      try {
-        const prefix = `bench${process.pid}`;
-        const pgA = await ServerProc.start({ name: 'pushgate-A', script: entry, env: pushgateEnv('bench-pg-A', redis, prefix), profileDir });
-        const pgB = await ServerProc.start({ name: 'pushgate-B', script: entry, env: pushgateEnv('bench-pg-B', redis, prefix), profileDir });
-        const bareEnv = { REDIS_URL: redis.url, REDIS_KEY: `bare${process.pid}#io` };
-        const bareA = await ServerProc.start({ name: 'bare-A', script: bareScript, env: bareEnv, profileDir });
-        const bareB = await ServerProc.start({ name: 'bare-B', script: bareScript, env: bareEnv, profileDir });
-        servers.push(pgA, pgB, bareA, bareB);
-        const targets = [target('pushgate', pgA, pgB), target('bare', bareA, bareB)];
-        ctx.redis = redis;
-        results.cluster = await fanout(ctx, targets, o.sizes, 'cluster');
-        ctx.redis = null;
-        await Promise.all(targets.map((t) => t.pool.close()));
-        await stopAll();
-      } finally {
-        await redis.stop();
-      }
+    if (memoryPeers.length) {
+      const starters = {
+        ws: { kind: 'ws', protocol: 'ws', start: () => ServerProc.start({ name: 'ws-mem', script: wsScript, env: {} }) },
+        bare: { kind: 'bare', protocol: 'socket.io', start: () => ServerProc.start({ name: 'bare-mem', script: bareScript, env: {} }) },
+        nchan: { kind: 'nchan', protocol: 'ws', start: () => NchanProc.start({ name: 'nchan-mem', bin: nchanBin, prefix: place.prefix('server'), maxConns: o.idle }) },
+        pushgate: { kind: 'pushgate', protocol: 'socket.io', secret: JWT_SECRET, start: () => ServerProc.start({ name: 'pushgate-mem', script: entry, env: pushgateEnv('bench-pg-mem') }) },
+      };
+      results.memory = await memory(ctx, PEERS.filter((k) => memoryPeers.includes(k)).map((k) => starters[k]));
     }
   } finally {
     clearInterval(loadTimer);
@@ -683,24 +893,37 @@ async function main() {
     for (const w of workers) w.child.disconnect?.();
   }
 
-  const summary = summarise(results, o);
+  const summary = summarise(results, o, PEERS);
   const endLoad = os.loadavg();
   const report = {
     date: started.toISOString(),
     durationS: Math.round((Date.now() - started.getTime()) / 1000),
     command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: machine(),
+    placement: { pinned: place.pinned, reason: place.reason, serverCpus: place.serverCpus, clientCpus: place.clientCpus },
     source,
+    versions: {
+      nginx: needed.has('nchan') ? version('nginx', ['-v'], /nginx\/(\S+)/) : null,
+      nchan: needed.has('nchan') ? version('dpkg-query', ['-W', '-f', '${Version}', 'libnginx-mod-nchan'], /(\S+)/) : null,
+      nchanInstalledByRun: nchanBin?.installed ?? null,
+      redis: cluster.length ? version('redis-server', ['--version'], /v=(\S+)/) : null,
+      socketIo: JSON.parse(readFileSync(join(ROOT, 'node_modules', 'socket.io', 'package.json'), 'utf8')).version,
+      ws: JSON.parse(readFileSync(join(ROOT, 'node_modules', 'ws', 'package.json'), 'utf8')).version,
+    },
     loadAverage: { start: startLoad, end: endLoad, samples1m: loads, min: Math.min(...loads), median: median(loads), max: Math.max(...loads) },
     options: o,
+    peers: peerInfo,
     rows: summary.rows,
     results,
   };
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`\n${summary.table}\n\n`);
+  process.stdout.write(`peers: ${Object.entries(peerInfo).map(([k, v]) => `${k} = ${v.label}`).join('; ')}\n`);
   process.stdout.write(`machine: ${report.machine.nproc} cores, ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}\n`);
-  process.stdout.write(`load average (1 min) during the run: min ${report.loadAverage.min?.toFixed(2)}, median ${report.loadAverage.median?.toFixed(2)}, max ${report.loadAverage.max?.toFixed(2)}\n`);
+  process.stdout.write(`placement: ${place.pinned ? `servers on CPU ${place.serverCpus}, subscribers/publisher on CPU ${place.clientCpus}` : `not pinned (${place.reason})`}; ${o.workers} ${o.clients} subscriber processes; ${o.concurrency} broadcasts in flight\n`);
+  process.stdout.write(`load average (1 min) during the run: min ${report.loadAverage.min?.toFixed(2)}, median ${report.loadAverage.median?.toFixed(2)}, max ${report.loadAverage.max?.toFixed(2)}; duration ${report.durationS} s\n`);
+  for (const n of o.notes) process.stdout.write(`note: ${n}\n`);
   process.stdout.write(`results: ${relative(process.cwd(), o.out)}${profileDir ? `; CPU profiles: ${relative(process.cwd(), profileDir)}` : ''}\n`);
   clearTimeout(deadline);
 }
