@@ -10,6 +10,9 @@
  *   pushgate2  two pushgate nodes through a private redis-server: clients on B, pushes to A
  *   bare2      two bare Socket.IO nodes through the same Redis (redis-adapter), same placement
  *
+ * Scenario multicore: one pushgate (and one bare Socket.IO) node per allowed CPU through Redis,
+ * against one node, on one box as PM2 cluster mode or node:cluster would run them (see --help).
+ *
  * Processes: this orchestrator (the publisher: pushes over keep-alive HTTP, reads results), the
  * servers under test (Node ones with probe.cjs preloaded), subscriber processes (wire-subscriber.mjs
  * by default, raw TCP + a minimal WebSocket parser; or client-worker.mjs with socket.io-client), an
@@ -52,9 +55,19 @@ Peers (all by default): ${PEERS.join(', ')}
                         (wire-subscriber.mjs, default), sio = socket.io-client (client-worker.mjs;
                         ws and nchan need wire and are left out)
 
-Scenarios (all by default): fanout, latency, memory, http, cluster
+Scenarios (all by default): fanout, latency, memory, http, cluster, multicore
   (fanout: ws, bare, nchan, pushgate; cluster: the same fan-out for pushgate2 and bare2;
-   latency: every peer of fanout and cluster; memory: the single-node peers; http: pushgate, bare)
+   latency: every peer of fanout and cluster; memory: the single-node peers; http: pushgate, bare;
+   multicore: pushgate and bare, one node per allowed CPU through Redis against one node)
+  multicore             fan-out of --sizes, max(reps, 3) interleaved repetitions, four configs:
+                        pushgate ×1 / bare ×1: one node, no Redis, not pinned; pushgate ×N /
+                        bare ×N: N = allowed CPUs nodes through one redis-server, node i pinned to
+                        CPU i, subscribers split evenly over the nodes, broadcasts to node 0.
+                        Subscribers and publisher are not pinned away from the nodes here: they
+                        share the cores, so it says what one box gives end to end, not the
+                        server's ceiling. Needs ≥ 2 CPUs; --no-pin leaves the ×N nodes unpinned.
+                        Part of the default run (~2 of its ~12 min on 2 cores); --skip multicore
+                        leaves it out, --only multicore runs it alone.
   --only a,b            run only these scenarios
   --skip a,b            skip these scenarios
   --quick               short run: 3 repetitions, fewer messages, shorter windows (~3 min)
@@ -144,7 +157,7 @@ function parseArgs(argv) {
   };
   if (!['wire', 'sio'].includes(opts.clients)) throw new Error('--clients takes wire or sio');
   for (const k of ['reps', 'workers', 'concurrency']) if (!Number.isInteger(opts[k])) throw new Error(`--${k} takes an integer`);
-  const all = ['fanout', 'latency', 'memory', 'http', 'cluster'];
+  const all = ['fanout', 'latency', 'memory', 'http', 'cluster', 'multicore'];
   for (const s of [...(o.only ?? []), ...(o.skip ?? [])]) if (!all.includes(s)) throw new Error(`unknown scenario ${s} (${all.join(', ')})`);
   opts.scenarios = all.filter((s) => (!o.only || o.only.includes(s)) && !(o.skip ?? []).includes(s));
   for (const p of o.peers ?? []) if (!PEERS.includes(p)) throw new Error(`unknown peer ${p} (${PEERS.join(', ')})`);
@@ -215,11 +228,12 @@ class ServerProc {
     this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
   }
 
-  static async start({ name, script, env, profileDir }) {
+  /** role: placement role (see lib/procs.mjs placement()): 'server', 'any', 'cpu:<n>'. */
+  static async start({ name, script, env, profileDir, role = 'server' }) {
     const port = await freePort();
     const flags = ['--expose-gc', '--require', join(HERE, 'probe.cjs')];
     if (profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
-    const child = spawnPinned('server', [process.execPath, ...flags, script], {
+    const child = spawnPinned(role, [process.execPath, ...flags, script], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -258,10 +272,10 @@ class ServerProc {
 }
 
 class RedisProc {
-  static async start() {
+  static async start(role = 'server') {
     const port = await freePort();
     const dir = tempDir('pushgate-bench-redis-');
-    const child = spawnPinned('server', [...SETPRIV, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], { stdio: 'ignore' });
+    const child = spawnPinned(role, [...SETPRIV, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'], { stdio: 'ignore' });
     const r = new RedisProc();
     Object.assign(r, { name: 'redis', child, port, dir, url: `redis://127.0.0.1:${port}` });
     const deadline = Date.now() + 10000;
@@ -337,16 +351,24 @@ class ClientPool {
     return Object.fromEntries(this.workers.map((w) => [`sub:${w.name}`, [w.child.pid]]));
   }
 
-  /** `total` subscribers of `peer` (optionally in `room`), spread over the processes. */
+  /**
+   * `total` subscribers of `peer` (optionally in `room`), spread over the processes. With
+   * `peer.clientUrls` (several nodes), each URL gets an even share and process i connects its
+   * part of it to URL i mod (number of URLs).
+   */
   async connect(group, peer, total, { room = null, userPrefix = 'u' } = {}) {
     const n = this.workers.length;
-    const share = (i) => Math.floor(total / n) + (i < total % n ? 1 : 0);
+    const urls = peer.clientUrls ?? [peer.clientUrl];
+    const u = urls.length;
+    if (n < u) throw new Error(`${u} nodes need at least ${u} subscriber processes (--workers)`);
+    const split = (t, parts, j) => Math.floor(t / parts) + (j < t % parts ? 1 : 0);
+    const share = (i) => split(split(total, u, i % u), split(n, u, i % u), Math.floor(i / u));
     let offset = 0;
-    const base = { group, url: peer.clientUrl, protocol: peer.protocol, path: room ? peer.subPath(room) : peer.subPath('bench:idle'), room, secret: peer.secret, userPrefix };
+    const base = { group, protocol: peer.protocol, path: room ? peer.subPath(room) : peer.subPath('bench:idle'), room, secret: peer.secret, userPrefix };
     const parts = await Promise.all(
       this.workers.map((w, i) => {
         const count = share(i);
-        const args = { ...base, count, offset };
+        const args = { ...base, url: urls[i % u], count, offset };
         offset += count;
         return count ? w.call('connect', args, 30000 + count * 20) : { connected: 0, failed: 0, errors: {}, ms: 0 };
       }),
@@ -356,7 +378,7 @@ class ClientPool {
     if (failed > 0) {
       const errors = parts.map((p) => p.errors);
       await this.close(group);
-      throw new Error(`${failed} of ${total} connections to ${peer.kind} (${peer.clientUrl}) failed: ${JSON.stringify(errors).slice(0, 2000)}`);
+      throw new Error(`${failed} of ${total} connections to ${peer.kind} (${urls.join(', ')}) failed: ${JSON.stringify(errors).slice(0, 2000)}`);
     }
     return { connected, ms: Math.max(...parts.map((p) => p.ms)) };
   }
@@ -503,7 +525,7 @@ function usage(before, after, wallMs, delivered) {
 }
 
 // ---------- scenarios ----------
-async function fanout(ctx, peers, sizes) {
+async function fanout(ctx, peers, sizes, reps = ctx.o.reps) {
   const results = {};
   const { concurrency } = ctx.o;
   for (const size of sizes) {
@@ -525,7 +547,7 @@ async function fanout(ctx, peers, sizes) {
       const w = await waiting;
       if (!w.complete) throw new Error(`${p.kind}: warm-up incomplete (${w.received}/${w.expected})`);
     }
-    results[size] = await alternate(peers, ctx.o.reps, async (p) => {
+    results[size] = await alternate(peers, reps, async (p) => {
       const group = groupOf(p);
       await ctx.pool.reset(group);
       const procs = { ...p.procs(), ...ctx.pool.procs(), publisher: [process.pid] };
@@ -653,6 +675,100 @@ async function httpApi(ctx, peers) {
   });
 }
 
+/**
+ * Scenario multicore: for each server kind, `kind ×1` (one node, no Redis, not pinned) against
+ * `kind ×N` (N nodes through `redis`, node i pinned to the i-th allowed CPU, subscribers split
+ * evenly over the nodes, broadcasts to node 0), measured by fanout(). `start` registers each
+ * server for stopAll(). The subscriber processes and this process (the publisher) are unpinned
+ * for the scenario and pinned back afterwards.
+ */
+async function multicore(ctx, { kinds, n, redis, start, scripts, profileDir, workerPids }) {
+  const { o } = ctx;
+  const peers = [];
+  for (const kind of kinds) {
+    /** Environment of node i of ×N (through Redis), or of the ×1 node (i = null, no Redis). */
+    const env = (i) => {
+      if (kind === 'pushgate') return pushgateEnv(`bench-mc-${i ?? 'single'}`, i === null ? null : redis, `benchmc${process.pid}`);
+      return i === null ? {} : { REDIS_URL: redis.url, REDIS_KEY: `baremc${process.pid}#io` };
+    };
+    const one = await start(() => ServerProc.start({ name: `${kind}-x1`, script: scripts[kind], env: env(null), profileDir, role: 'any' }));
+    const nodes = [];
+    for (let i = 0; i < n; i++) nodes.push(await start(() => ServerProc.start({ name: `${kind}-x${n}-${i}`, script: scripts[kind], env: env(i), profileDir, role: `cpu:${place.cpus[i]}` })));
+    const single = makePeer(kind, { push: one, client: one, servers: [one] }, o.concurrency);
+    const multi = makePeer(kind, { push: nodes[0], client: nodes[0], servers: [...nodes, redis] }, o.concurrency);
+    Object.assign(single, { kind: `${kind}-x1`, label: `${kind} ×1`, base: kind });
+    Object.assign(multi, { kind: `${kind}-x${n}`, label: `${kind} ×${n}`, base: kind, clientUrls: nodes.map((s) => s.url), redis });
+    peers.push(single, multi);
+  }
+  const repin = (cpus) => place.pinned && [process.pid, ...workerPids].forEach((pid) => pinProcess(pid, cpus) || log(`warning: could not pin ${pid} to CPU ${cpus}`));
+  const reps = Math.max(3, o.reps);
+  let runs;
+  repin(place.cpus.join(','));
+  try {
+    log(`multicore: ${peers.map((p) => p.label).join(', ')}; ${place.pinned ? `×${n} nodes on CPU ${place.cpus.slice(0, n).join(', ')}, ×1 nodes, redis-server, subscribers and publisher not pinned` : `nothing pinned (${place.reason})`}; ${reps} repetitions`);
+    runs = await fanout(ctx, peers, o.sizes, reps);
+  } finally {
+    repin(place.clientCpus);
+    await Promise.all(peers.map((p) => p.pool.close()));
+  }
+  const summary = {};
+  for (const [size, byPeer] of Object.entries(runs)) {
+    const configs = {};
+    for (const p of peers) {
+      const rs = byPeer[p.kind];
+      const m = (f) => median(rs.map(f));
+      const busyOf = (each, pre) => Object.fromEntries(Object.keys(rs[0][each]).map((k) => [`${pre}${k}`, m((r) => (r[each][k] / r.cpuWindowMs) * 100)]));
+      configs[p.kind] = {
+        label: p.label,
+        nodes: p.clientUrls?.length ?? 1,
+        rate: m((r) => r.rate),
+        cpuUsPerDelivery: m((r) => r.cpuUsPerDelivery),
+        writeSyscallsPerDelivery: m((r) => r.writeSyscallsPerDelivery),
+        serverBusyPct: m((r) => r.serverBusy * 100),
+        busyPct: { ...busyOf('serverCpuMsEach', ''), ...busyOf('subscriberCpuMsEach', 'sub:'), publisher: m((r) => r.publisherBusy * 100) },
+        complete: rs.every((r) => r.complete),
+      };
+    }
+    const ratios = {};
+    for (const kind of kinds) {
+      const [a, b] = [configs[`${kind}-x${n}`], configs[`${kind}-x1`]];
+      const q = (k) => (a[k] !== null && b[k] ? a[k] / b[k] : null);
+      ratios[kind] = { label: `${kind} ×${n} / ×1`, rate: q('rate'), cpuUsPerDelivery: q('cpuUsPerDelivery'), writeSyscallsPerDelivery: q('writeSyscallsPerDelivery'), serverBusyPct: q('serverBusyPct') };
+    }
+    summary[size] = { configs, ratios };
+  }
+  const note = `multicore: the ${o.workers} subscriber processes and the publisher are not pinned away from the nodes; on this ${place.cpus.length}-CPU machine they share the cores with them, so the figures say what one box gives end to end, not the server's ceiling`;
+  return {
+    nodes: n,
+    reps,
+    pinned: place.pinned ? { nodes: place.cpus.slice(0, n), others: 'not pinned' } : null,
+    note,
+    configs: Object.fromEntries(peers.map((p) => [p.kind, { label: p.label, servers: p.servers.map((s) => s.name), pushTo: p.pushServer.name, subscribersOn: (p.clientUrls ?? [p.clientUrl]).length }])),
+    summary,
+    runs,
+  };
+}
+
+function multicoreTable(mc) {
+  const fmt = (x, d = 0) => (x === null || x === undefined ? 'n/a' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  const pc = (x) => fmt(x, x !== null && x < 10 ? 1 : 0);
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  const rows = [
+    line(['room', 'config', 'deliveries/s', 'server CPU per delivery (µs, nodes + redis)', 'server write syscalls per delivery', 'server CPU (% of a core, all)', 'each server process (%)', 'each subscriber process (%)', 'publisher (%)']),
+    line(['---:', '---', '---:', '---:', '---:', '---:', '---', '---', '---:']),
+  ];
+  for (const [size, { configs, ratios }] of Object.entries(mc.summary)) {
+    const room = Number(size).toLocaleString('en-US');
+    for (const [kind, c] of Object.entries(configs)) {
+      const servers = Object.entries(c.busyPct).filter(([k]) => !k.startsWith('sub:') && k !== 'publisher').map(([k, v]) => `${k === kind ? 'node' : k.replace(`${kind}-`, 'node ')} ${pc(v)}`);
+      const subs = Object.entries(c.busyPct).filter(([k]) => k.startsWith('sub:')).map(([, v]) => pc(v));
+      rows.push(line([room, c.label + (c.complete ? '' : ' (incomplete)'), fmt(c.rate), fmt(c.cpuUsPerDelivery, 2), fmt(c.writeSyscallsPerDelivery, 2), fmt(c.serverBusyPct), servers.join(', '), subs.join(', '), pc(c.busyPct.publisher)]));
+    }
+    for (const r of Object.values(ratios)) rows.push(line([room, `**${r.label}**`, `**${fmt(r.rate, 2)}**`, fmt(r.cpuUsPerDelivery, 2), fmt(r.writeSyscallsPerDelivery, 2), fmt(r.serverBusyPct, 2), '', '', '']));
+  }
+  return rows.join('\n');
+}
+
 // ---------- report ----------
 const RATIOS = [
   ['pushgate', 'bare'],
@@ -777,7 +893,14 @@ async function main() {
   const memoryPeers = has('memory') ? single : [];
   const httpPeers = has('http') ? single.filter((p) => p === 'pushgate' || p === 'bare') : [];
   const needed = new Set([...fanoutPeers, ...latencyPeers, ...memoryPeers, ...httpPeers]);
-  if (needed.size === 0) throw new Error('nothing to run: no peer takes part in the selected scenarios');
+  let mcKinds = has('multicore') ? ['pushgate', 'bare'].filter((p) => o.peers.includes(p)) : [];
+  const mcCpus = placement(o.pin).cpus.length;
+  if (mcKinds.length && mcCpus < 2) {
+    o.notes.push(`multicore skipped: only ${mcCpus} CPU allowed`);
+    log(`warning: multicore skipped: only ${mcCpus} CPU allowed`);
+    mcKinds = [];
+  }
+  if (needed.size === 0 && mcKinds.length === 0) throw new Error('nothing to run: no peer takes part in the selected scenarios');
 
   let nchanBin = null;
   if (needed.has('nchan')) {
@@ -791,7 +914,7 @@ async function main() {
   }
 
   let entry = o.entry ?? join(HERE, 'dist', 'server', 'src', 'main.js');
-  if ([...needed].some((p) => p.startsWith('pushgate'))) {
+  if ([...needed].some((p) => p.startsWith('pushgate')) || mcKinds.includes('pushgate')) {
     if (!o.entry && (o.build || !existsSync(entry))) {
       log('compiling server/src into load-tests/bench/dist (private build; --no-build reuses it)');
       const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', join(HERE, 'dist')], { cwd: ROOT, stdio: 'inherit' });
@@ -816,7 +939,7 @@ async function main() {
   const startLoad = os.loadavg();
   const started = new Date();
   log(`machine: ${JSON.stringify(machine())}; load average at start ${startLoad.map((x) => x.toFixed(2)).join(' ')}`);
-  log(`peers: fanout ${fanoutPeers.join(',') || '-'}; latency ${latencyPeers.join(',') || '-'}; memory ${memoryPeers.join(',') || '-'}; http ${httpPeers.join(',') || '-'}`);
+  log(`peers: fanout ${fanoutPeers.join(',') || '-'}; latency ${latencyPeers.join(',') || '-'}; memory ${memoryPeers.join(',') || '-'}; http ${httpPeers.join(',') || '-'}; multicore ${mcKinds.join(',') || '-'}`);
   log(`reps ${o.reps}; sizes ${o.sizes.join(',')}; ${o.workers} ${o.clients} subscriber processes; ${o.concurrency} broadcasts in flight`);
 
   const script = o.clients === 'wire' ? 'wire-subscriber.mjs' : 'client-worker.mjs';
@@ -887,6 +1010,16 @@ async function main() {
       };
       results.memory = await memory(ctx, PEERS.filter((k) => memoryPeers.includes(k)).map((k) => starters[k]));
     }
+    if (mcKinds.length) {
+      redis = await RedisProc.start('any');
+      const start = async (fn) => {
+        const s = await fn();
+        servers.push(s);
+        return s;
+      };
+      results.multicore = await multicore(ctx, { kinds: mcKinds, n: mcCpus, redis, start, scripts: { pushgate: entry, bare: bareScript }, profileDir, workerPids: workers.map((w) => w.child.pid) });
+      await stopAll();
+    }
   } finally {
     clearInterval(loadTimer);
     await stopAll();
@@ -906,7 +1039,7 @@ async function main() {
       nginx: needed.has('nchan') ? version('nginx', ['-v'], /nginx\/(\S+)/) : null,
       nchan: needed.has('nchan') ? version('dpkg-query', ['-W', '-f', '${Version}', 'libnginx-mod-nchan'], /(\S+)/) : null,
       nchanInstalledByRun: nchanBin?.installed ?? null,
-      redis: cluster.length ? version('redis-server', ['--version'], /v=(\S+)/) : null,
+      redis: cluster.length || mcKinds.length ? version('redis-server', ['--version'], /v=(\S+)/) : null,
       socketIo: JSON.parse(readFileSync(join(ROOT, 'node_modules', 'socket.io', 'package.json'), 'utf8')).version,
       ws: JSON.parse(readFileSync(join(ROOT, 'node_modules', 'ws', 'package.json'), 'utf8')).version,
     },
@@ -918,10 +1051,15 @@ async function main() {
   };
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${summary.table}\n\n`);
-  process.stdout.write(`peers: ${Object.entries(peerInfo).map(([k, v]) => `${k} = ${v.label}`).join('; ')}\n`);
+  if (summary.rows.length) process.stdout.write(`\n${summary.table}\n\n`);
+  const mc = results.multicore;
+  if (mc) {
+    const where = mc.pinned ? `×${mc.nodes} nodes on CPU ${mc.pinned.nodes.join(', ')} (one each); ×1 nodes, redis-server, subscribers and publisher not pinned` : `nothing pinned (${place.reason})`;
+    process.stdout.write(`\nMulticore: one node per CPU (×${mc.nodes}, through one redis-server, subscribers split evenly, broadcasts to node 0) against one node (×1, no Redis); medians of ${mc.reps} interleaved repetitions; ${where}\n\n${multicoreTable(mc)}\n\nnote: ${mc.note}\n\n`);
+  }
+  if (Object.keys(peerInfo).length) process.stdout.write(`peers: ${Object.entries(peerInfo).map(([k, v]) => `${k} = ${v.label}`).join('; ')}\n`);
   process.stdout.write(`machine: ${report.machine.nproc} cores, ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}\n`);
-  process.stdout.write(`placement: ${place.pinned ? `servers on CPU ${place.serverCpus}, subscribers/publisher on CPU ${place.clientCpus}` : `not pinned (${place.reason})`}; ${o.workers} ${o.clients} subscriber processes; ${o.concurrency} broadcasts in flight\n`);
+  if (summary.rows.length) process.stdout.write(`placement${mc ? ' (first table)' : ''}: ${place.pinned ? `servers on CPU ${place.serverCpus}, subscribers/publisher on CPU ${place.clientCpus}` : `not pinned (${place.reason})`}; ${o.workers} ${o.clients} subscriber processes; ${o.concurrency} broadcasts in flight\n`);
   process.stdout.write(`load average (1 min) during the run: min ${report.loadAverage.min?.toFixed(2)}, median ${report.loadAverage.median?.toFixed(2)}, max ${report.loadAverage.max?.toFixed(2)}; duration ${report.durationS} s\n`);
   for (const n of o.notes) process.stdout.write(`note: ${n}\n`);
   process.stdout.write(`results: ${relative(process.cwd(), o.out)}${profileDir ? `; CPU profiles: ${relative(process.cwd(), profileDir)}` : ''}\n`);

@@ -87,22 +87,27 @@ const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p)) 
 
 /**
  * Servers under test on the last allowed CPU, everything else (subscribers, publisher, this
- * orchestrator) on the others. `prefix(role)` is the argv prefix that pins a new process.
+ * orchestrator) on the others. `prefix(role)` is the argv prefix that pins a new process: role
+ * 'server' or 'client' as above, 'any' for every allowed CPU (children otherwise inherit the
+ * orchestrator's pinning), 'cpu:<n>' for CPU n alone. `cpus`: the allowed CPUs, read before
+ * anything was pinned.
  */
 export function placement(enabled = true) {
   const cpus = allowedCpus();
-  const none = (reason) => ({ pinned: false, reason, serverCpus: null, clientCpus: null, prefix: () => [] });
+  const none = (reason) => ({ pinned: false, reason, cpus, serverCpus: null, clientCpus: null, prefix: () => [] });
   if (!enabled) return none('disabled with --no-pin');
   if (!TASKSET) return none('taskset not found');
   if (cpus.length < 2) return none(`only ${cpus.length} CPU allowed`);
   const serverCpus = String(cpus[cpus.length - 1]);
   const clientCpus = cpus.slice(0, -1).join(',');
+  const set = { server: serverCpus, client: clientCpus, any: cpus.join(',') };
   return {
     pinned: true,
     reason: null,
+    cpus,
     serverCpus,
     clientCpus,
-    prefix: (role) => [TASKSET, '-c', role === 'server' ? serverCpus : clientCpus],
+    prefix: (role) => [TASKSET, '-c', role.startsWith('cpu:') ? role.slice(4) : set[role]],
   };
 }
 
