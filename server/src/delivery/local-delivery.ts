@@ -12,7 +12,7 @@ export interface DeliveryCounts {
   direct: number;
   /** Handed to Socket.IO per socket: long-polling, upgrading, recovering, compressing, or with packets queued. */
   engine: number;
-  /** Coalesced writes that left for the kernel (one per connection and event-loop turn). */
+  /** Writes that carried the direct deliveries (a lone frame written at once, or a turn's frames in one writev). */
   flushes: number;
 }
 
@@ -20,8 +20,8 @@ export interface DeliveryCounts {
  * This node's half of delivering a push: which local sockets get it, and the bytes they get.
  *
  * A push is encoded once (Socket.IO packet, then Engine.IO message and WebSocket frame around it)
- * and the same Buffer goes to every recipient on WebSocket, through a writer that lets everything
- * one socket is owed within an event-loop turn leave in one write. Sockets that cannot take bytes
+ * and the same Buffer goes to every recipient on WebSocket, through a writer that, under load, lets
+ * everything one socket is owed within an event-loop turn leave in one write (coalescing-writer.ts). Sockets that cannot take bytes
  * directly right now (engine-seam.ts says which) get the same encoded packet through Socket.IO,
  * exactly as its own broadcast would hand it to them, so order and the recovery gate still hold.
  * Recipients are picked as Socket.IO's adapter picks them: members of any of the rooms, each once,

@@ -79,7 +79,7 @@ export class Metrics {
     });
     new Counter({
       name: 'pushgate_socket_writes_total',
-      help: "Coalesced writes of direct deliveries to this node's sockets: one per socket and event-loop turn, however many pushes it carried",
+      help: "Writes that carried the direct deliveries to this node's sockets: a lone push written at once, or all of a socket's pushes of one event-loop turn in one writev",
       registers,
       collect() {
         this.reset();
