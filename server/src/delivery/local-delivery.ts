@@ -21,9 +21,10 @@ export interface DeliveryCounts {
  *
  * A push is encoded once (Socket.IO packet, then Engine.IO message and WebSocket frame around it)
  * and the same Buffer goes to every recipient on WebSocket, through a writer that, under load, lets
- * everything one socket is owed within an event-loop turn leave in one write (coalescing-writer.ts). Sockets that cannot take bytes
- * directly right now (engine-seam.ts says which) get the same encoded packet through Socket.IO,
- * exactly as its own broadcast would hand it to them, so order and the recovery gate still hold.
+ * everything one socket is owed within an event-loop turn leave in one write (coalescing-writer.ts).
+ * Sockets that cannot take bytes directly right now (engine-seam.ts says which) get the same
+ * encoded packet through Socket.IO, exactly as its own broadcast would hand it to them, so order
+ * and the recovery gate still hold.
  * Recipients are picked as Socket.IO's adapter picks them: members of any of the rooms, each once,
  * minus the members of the `except` rooms (socket ids are rooms too).
  */
