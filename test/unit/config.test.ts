@@ -73,6 +73,14 @@ describe('loadConfig', () => {
     expect(p.jwt.kind === 'public' && p.jwt.algorithms).toEqual(['ES256']);
   });
 
+  it('DELIVERY_FAST_PATH is on and WS_PER_MESSAGE_DEFLATE off by default; both take true/false/1/0 and refuse anything else', () => {
+    expect(loadConfig({})).toMatchObject({ deliveryFastPath: true, perMessageDeflate: false });
+    expect(loadConfig({ DELIVERY_FAST_PATH: 'false', WS_PER_MESSAGE_DEFLATE: '1' })).toMatchObject({ deliveryFastPath: false, perMessageDeflate: true });
+    expect(loadConfig({ DELIVERY_FAST_PATH: '0', WS_PER_MESSAGE_DEFLATE: 'true' })).toMatchObject({ deliveryFastPath: false, perMessageDeflate: true });
+    expect(() => loadConfig({ DELIVERY_FAST_PATH: 'yes' })).toThrow(ConfigError);
+    expect(() => loadConfig({ WS_PER_MESSAGE_DEFLATE: 'on' })).toThrow(ConfigError);
+  });
+
   it('CORS_ORIGINS is a comma-separated allowlist; 0 disables rate limits', () => {
     const c = loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example', RATE_LIMIT_HTTP: '0' });
     expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
