@@ -1,15 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Server } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import * as wsLib from 'ws';
 import { CoalescingWriter } from '../../server/src/delivery/coalescing-writer';
 import { directSocket, engineMessageFrame, SEAM_TESTED } from '../../server/src/delivery/engine-seam';
 import { LocalDelivery } from '../../server/src/delivery/local-delivery';
 import { DeliveryGate } from '../../server/src/delivery/delivery-gate';
-import type { PgServer, PgSocket } from '../../server/src/realtime/types';
+import type { PgSocket } from '../../server/src/realtime/types';
+import { ioServerForTests } from '../support/io-server';
 
 /*
  * What the delivery fast path relies on below Socket.IO's public API (server/src/delivery/
@@ -29,35 +27,18 @@ function installedVersion(pkg: string, fromDir: string): { version: string; dir:
 /** ws' frame builder, which Socket.IO's own broadcast uses (not in ws' type declarations). */
 const { Sender } = wsLib as unknown as { Sender: { frame(data: Buffer, opts: Record<string, unknown>): Buffer[] } };
 
-let http: HttpServer;
-let io: PgServer;
-let url: string;
-const clients: ClientSocket[] = [];
 const serverSockets = new Map<string, PgSocket>();
-
-beforeAll(async () => {
-  http = createServer();
-  // Heartbeats every 50 ms, so a test can see many of them pass while direct writes flow.
-  io = new Server(http, { pingInterval: 50, pingTimeout: 400, perMessageDeflate: true }) as PgServer;
-  io.on('connection', (s) => {
-    serverSockets.set(s.id, s);
-    void s.join('seam');
-    s.emit('ready' as never, s.id as never);
-  });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-});
-afterEach(() => {
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await new Promise<void>((r) => io.close(() => r()));
+// Heartbeats every 50 ms, so a test can see many of them pass while direct writes flow.
+const rig = ioServerForTests({ pingInterval: 50, pingTimeout: 400, perMessageDeflate: true }, (s) => {
+  serverSockets.set(s.id, s);
+  void s.join('seam');
+  s.emit('ready' as never, s.id as never);
 });
 
 /** A connected client and its server-side socket. */
 async function pair(opts: Record<string, unknown> = {}): Promise<{ client: ClientSocket; server: PgSocket; got: unknown[][] }> {
-  const client = ioClient(url, { transports: ['websocket'], forceNew: true, reconnection: false, perMessageDeflate: false, ...opts } as never);
-  clients.push(client);
+  const client = ioClient(rig.url, { transports: ['websocket'], forceNew: true, reconnection: false, perMessageDeflate: false, ...opts } as never);
+  rig.clients.push(client);
   const got: unknown[][] = [];
   client.onAny((event: string, ...args: unknown[]) => {
     if (event !== 'ready') got.push([event, ...args]);
@@ -145,7 +126,7 @@ describe('the engine seam of the delivery fast path', () => {
 
   it('heartbeats go on while a socket gets nothing but coalesced direct writes', async () => {
     const { client, got } = await pair();
-    const delivery = new LocalDelivery(io);
+    const delivery = new LocalDelivery(rig.io);
     let pings = 0;
     client.io.engine.on('ping', () => (pings += 1));
     let sent = 0;

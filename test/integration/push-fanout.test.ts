@@ -1,6 +1,3 @@
-import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Server } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import winston from 'winston';
 import type { HistoryStore } from '../../server/src/cluster/history-store';
@@ -11,7 +8,7 @@ import type { PushRoute, PushWire } from '../../server/src/cluster/push-wire';
 import { systemClock } from '../../server/src/lib/clock';
 import { Metrics } from '../../server/src/metrics/metrics';
 import { PushFanout } from '../../server/src/delivery/push-fanout';
-import type { PgServer } from '../../server/src/realtime/types';
+import { ioServerForTests } from '../support/io-server';
 import { eventually } from '../support/node';
 
 /*
@@ -22,33 +19,16 @@ import { eventually } from '../support/node';
 
 const silent = winston.createLogger({ silent: true });
 
-let http: HttpServer;
-let io: PgServer;
-let url: string;
-const clients: ClientSocket[] = [];
-
-beforeAll(async () => {
-  http = createServer();
-  io = new Server(http) as PgServer;
-  // Every test socket joins the room it names in its auth.
-  io.on('connection', (s) => {
-    void s.join((s.handshake.auth as { room: string }).room);
-    s.emit('ready' as never);
-  });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-});
-afterEach(() => {
-  for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await new Promise<void>((r) => io.close(() => r()));
+// Every test socket joins the room it names in its auth.
+const server = ioServerForTests({}, (s) => {
+  void s.join((s.handshake.auth as { room: string }).room);
+  s.emit('ready' as never);
 });
 
 /** A client in `room` that records `data.n` of every `e`, and acknowledges each when asked. */
 async function member(room: string): Promise<{ got: number[]; socket: ClientSocket }> {
-  const socket = ioClient(url, { auth: { room }, transports: ['websocket'], forceNew: true });
-  clients.push(socket);
+  const socket = ioClient(server.url, { auth: { room }, transports: ['websocket'], forceNew: true });
+  server.clients.push(socket);
   const got: number[] = [];
   socket.on('e', (data: { n: number }, _meta: unknown, ack?: (x: unknown) => void) => {
     got.push(data.n);
@@ -73,7 +53,7 @@ function rig(room: string): Rig {
   const current: HistoryStore = { position: (s) => history.position(s), since: (s, o, l) => history.since(s, o, l) };
   const metrics = new Metrics('fanout-test', { sockets: () => 0, users: () => 0, rooms: () => 0, redisUp: () => -1 });
   const reports: Rig['reports'] = [];
-  const fanout = new PushFanout({ io, history: current, metrics, logger: silent, report: (_node, token, acked) => reports.push({ token, acked }) });
+  const fanout = new PushFanout({ io: server.io, history: current, metrics, logger: silent, report: (_node, token, acked) => reports.push({ token, acked }) });
   const presence = new MemoryPresenceStore();
   let drop = false;
   let last: PushWire | undefined;
@@ -177,7 +157,7 @@ describe('PushFanout', () => {
     await r.push(1);
     await eventually(() => a.got.length === 1);
     a.socket.disconnect();
-    await eventually(() => !io.of('/').adapter.rooms.has('gone'));
+    await eventually(() => !server.io.of('/').adapter.rooms.has('gone'));
     await r.push(2, { lost: true });
     const b = await member('gone');
     await r.push(3);
