@@ -124,6 +124,16 @@ describe('the engine seam of the delivery fast path', () => {
     expect(writer.flushes).toBe(2);
   });
 
+  it('a push with binary data (not something the JSON API produces) goes through Socket.IO, attachments and all', async () => {
+    const { got } = await pair();
+    const delivery = new LocalDelivery(rig.io);
+    expect(delivery.send(['seam'], [], 'bin', { blob: Buffer.from([1, 2, 3]) }, { id: 'b', ts: 0 })).toBe(1);
+    await until(() => got.length === 1);
+    expect(got[0]![0]).toBe('bin');
+    expect([...(got[0]![1] as { blob: Buffer }).blob]).toEqual([1, 2, 3]);
+    expect(delivery.counts()).toMatchObject({ direct: 0, engine: 1 });
+  });
+
   it('heartbeats go on while a socket gets nothing but coalesced direct writes', async () => {
     const { client, got } = await pair();
     const delivery = new LocalDelivery(rig.io);

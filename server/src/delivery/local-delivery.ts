@@ -51,8 +51,8 @@ export class LocalDelivery {
       let op = this.io.local.to(rooms as string[]);
       if (except.length > 0) op = op.except(except as string[]);
       op.emit(event as never, data as never, meta as never);
-      let n = 0;
-      this.each(rooms, except, () => (n += 1));
+      const n = this.each(rooms, except, () => undefined);
+      this.engine += n;
       return n;
     }
     const encoded = packets as string[];
