@@ -25,12 +25,21 @@ export class RedisServer {
   private proc: ChildProcess | null = null;
   private readonly dir = mkdtempSync(join(tmpdir(), 'pushgate-redis-'));
 
-  private constructor(readonly port: number) {}
+  /** @param extraArgs more redis-server arguments (a Redis Cluster node's, say). */
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[] = [],
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(extraArgs: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), extraArgs);
     await server.start();
     return server;
+  }
+
+  /** Where this server keeps its files (a cluster node's nodes.conf, for one). */
+  get directory(): string {
+    return this.dir;
   }
 
   get url(): string {
@@ -41,7 +50,7 @@ export class RedisServer {
     if (this.proc) return;
     const proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
@@ -62,6 +71,11 @@ export class RedisServer {
     });
     proc.stdout!.resume();
     proc.stderr!.resume();
+  }
+
+  /** Whether the process is up (started and not stopped). */
+  get running(): boolean {
+    return this.proc !== null;
   }
 
   /** SIGKILL by default: an outage, not a polite shutdown. */
