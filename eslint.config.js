@@ -26,7 +26,7 @@ const nothingOfOurs = [{ group: ['../*'], message: 'contracts/ and lib/ import n
 const onlyContracts = [{ group: ['../*', '!../contracts'], message: 'lib/ imports only contracts/ of ours.' }];
 
 module.exports = tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'dashboard/**', 'coverage/**', 'load-tests/**', 'client/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'dashboard/**', 'coverage/**', 'load-tests/**/dist/**', 'load-tests/**/results/**', 'client/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -36,10 +36,22 @@ module.exports = tseslint.config(
       '@typescript-eslint/no-require-imports': 'off',
     },
   },
+  // The load tools (bench, soak, reliability) are plain Node ES modules (CommonJS where .cjs).
+  {
+    files: ['load-tests/**/*.{mjs,js,cjs}'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: {
+        process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', fetch: 'readonly', performance: 'readonly', AbortSignal: 'readonly', global: 'readonly',
+        setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly',
+      },
+    },
+  },
+  { files: ['load-tests/**/*.cjs'], languageOptions: { sourceType: 'commonjs' } },
   layer(['server/src/contracts/**/*.ts'], [...EXPRESS, ...REDIS, ...PROM, ...SOCKETIO], nothingOfOurs),
   layer(['server/src/lib/**/*.ts'], [...EXPRESS, ...REDIS, ...PROM, ...SOCKETIO], onlyContracts),
   layer(['server/src/cluster/**/*.ts'], [...EXPRESS, ...PROM]),
   layer(['server/src/http/**/*.ts'], [...REDIS, ...PROM, ...SOCKETIO]),
   layer(['server/src/metrics/**/*.ts'], [...EXPRESS, ...REDIS, ...SOCKETIO]),
-  layer(['server/src/realtime/**/*.ts', 'server/src/routing/**/*.ts', 'server/src/config/**/*.ts', 'server/src/*.ts'], [...EXPRESS, ...REDIS, ...PROM]),
+  layer(['server/src/realtime/**/*.ts', 'server/src/delivery/**/*.ts', 'server/src/routing/**/*.ts', 'server/src/config/**/*.ts', 'server/src/*.ts'], [...EXPRESS, ...REDIS, ...PROM]),
 );

@@ -97,7 +97,7 @@ const artillery = spawn('npx', ['--yes', 'artillery@2.0', 'run', '--target', url
 children.add(artillery);
 const code = await new Promise((r) => artillery.once('exit', (c, s) => r(c ?? (s ? 1 : 0))));
 
-let summary = '';
+let summary;
 try {
   const agg = JSON.parse(readFileSync(report, 'utf8')).aggregate;
   const c = agg.counters ?? {};

@@ -155,7 +155,7 @@ export class NodeProc {
 
   noteLine(line) {
     if (!line.trim()) return;
-    let level = null;
+    let level;
     try {
       level = JSON.parse(line).level ?? null;
     } catch {
