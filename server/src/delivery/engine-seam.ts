@@ -74,9 +74,12 @@ export function directSocket(socket: PgSocket): NetSocket | null {
   return tcp;
 }
 
-/** Hands one encoded Socket.IO packet to a socket the way Socket.IO's own broadcast does. */
-export function viaEngine(socket: PgSocket, packets: string[], frame: Buffer): void {
-  (socket.client as unknown as EngineClient).writeToEngine(packets, { preEncoded: true, wsPreEncodedFrame: [frame] });
+/**
+ * Hands an encoded Socket.IO packet to a socket the way Socket.IO's own broadcast does: with its
+ * pre-built WebSocket frame when it is one text packet, as is (with its binary attachments) otherwise.
+ */
+export function viaEngine(socket: PgSocket, packets: (string | Buffer)[], frame: Buffer | null): void {
+  (socket.client as unknown as EngineClient).writeToEngine(packets, frame ? { preEncoded: true, wsPreEncodedFrame: [frame] } : { preEncoded: true });
 }
 
 /**

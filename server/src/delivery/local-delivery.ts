@@ -33,10 +33,10 @@ export class LocalDelivery {
   private direct = 0;
   private engine = 0;
 
-  /** @param direct false hands every socket to Socket.IO (DELIVERY_FAST_PATH=false). */
+  /** @param fastPath false hands every socket to Socket.IO (DELIVERY_FAST_PATH=false). */
   constructor(
     private readonly io: PgServer,
-    private readonly direct_: boolean = true,
+    private readonly fastPath: boolean = true,
   ) {}
 
   counts(): DeliveryCounts {
@@ -45,25 +45,18 @@ export class LocalDelivery {
 
   /** Sends `event` with `data` and `meta` to the matching local sockets. @returns how many got it. */
   send(rooms: readonly string[], except: readonly string[], event: string, data: unknown, meta: PushMeta): number {
-    const packets = this.io.encoder.encode({ type: EVENT, nsp: '/', data: [event, data, meta] }) as unknown[];
-    if (packets.length !== 1 || typeof packets[0] !== 'string') {
-      // Binary attachments (not produced by the JSON push API): Socket.IO's own path handles them.
-      let op = this.io.local.to(rooms as string[]);
-      if (except.length > 0) op = op.except(except as string[]);
-      op.emit(event as never, data as never, meta as never);
-      const n = this.each(rooms, except, () => undefined);
-      this.engine += n;
-      return n;
-    }
-    const encoded = packets as string[];
-    const frame = engineMessageFrame(encoded[0]!);
+    const packets = this.io.encoder.encode({ type: EVENT, nsp: '/', data: [event, data, meta] }) as (string | Buffer)[];
+    // One text packet makes one frame. Binary attachments (which the JSON push API never produces)
+    // make several packets: those go through Socket.IO for every socket.
+    const frame = packets.length === 1 && typeof packets[0] === 'string' ? engineMessageFrame(packets[0]) : null;
+    const fast = this.fastPath && frame !== null;
     return this.each(rooms, except, (s) => {
-      const tcp = this.direct_ ? directSocket(s) : null;
+      const tcp = fast ? directSocket(s) : null;
       if (tcp) {
-        this.writer.write(tcp, frame);
+        this.writer.write(tcp, frame!);
         this.direct += 1;
       } else {
-        viaEngine(s, encoded, frame);
+        viaEngine(s, packets, frame);
         this.engine += 1;
       }
     });
@@ -85,7 +78,7 @@ export class LocalDelivery {
   }
 
   private each(rooms: readonly string[], except: readonly string[], visit: (s: PgSocket) => void): number {
-    const nsp = this.io.of('/');
+    const nsp = this.io.sockets;
     const members = nsp.adapter.rooms;
     const sockets = nsp.sockets;
     let n = 0;
