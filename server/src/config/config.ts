@@ -93,6 +93,8 @@ const PLACEHOLDER = /^(change[-_ ]?me|changeit|secret|password|placeholder|examp
 const isPlaceholder = (v: string) => PLACEHOLDER.test(v.trim()) || /change[-_]?me|placeholder|your[-_]secret/i.test(v);
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/** A yes/no variable: `true`/`1` or `false`/`0`, anything else refused. */
+const flag = (def: boolean) => z.enum(['true', 'false', '1', '0']).default(def ? 'true' : 'false').transform((v) => v === 'true' || v === '1');
 const optional = z
   .string()
   .optional()
@@ -104,7 +106,7 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   REDIS_URL: optional,
   REDIS_PREFIX: z.string().regex(/^[\w:{}.-]{1,64}$/).default('pushgate'),
-  REDIS_SHARDED: z.enum(['true', 'false', '1', '0']).default('false'),
+  REDIS_SHARDED: flag(false),
   NODE_ID: optional,
   JWT_SECRET: optional,
   JWT_SECRETS: optional,
@@ -127,14 +129,14 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   TRUST_PROXY: optional,
   DASHBOARD_DIR: optional,
-  PM2_STICKY: z.enum(['true', 'false', '1', '0']).default('false'),
+  PM2_STICKY: flag(false),
   NODE_APP_INSTANCE: int(0),
   HISTORY_TTL_SECONDS: int(300).pipe(z.number().max(30 * 24 * 3600)),
   HISTORY_SIZE: int(1000).pipe(z.number().max(100_000)),
   PRESENCE_ROOMS: optional,
   MAX_SOCKET_BUFFER_BYTES: int(8 * 1024 * 1024),
-  DELIVERY_FAST_PATH: z.enum(['true', 'false', '1', '0']).default('true'),
-  WS_PER_MESSAGE_DEFLATE: z.enum(['true', 'false', '1', '0']).default('false'),
+  DELIVERY_FAST_PATH: flag(true),
+  WS_PER_MESSAGE_DEFLATE: flag(false),
 });
 
 function parseApiKeys(raw: string): ApiKey[] {
@@ -249,7 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? []
       : '*';
 
-  const pm2Sticky = e.PM2_STICKY === 'true' || e.PM2_STICKY === '1';
+  const pm2Sticky = e.PM2_STICKY;
   // Under PM2 every instance has its own direct port; a zero PORT stays "any free port".
   const port = pm2Sticky && e.PORT !== 0 ? e.PORT + e.NODE_APP_INSTANCE : e.PORT;
   need('PORT', port <= 65535, `+ NODE_APP_INSTANCE is above 65535`);
@@ -260,7 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     nodeId: e.NODE_ID ?? `${hostname()}-${process.pid}`,
     redisUrl: e.REDIS_URL ?? null,
     redisPrefix: e.REDIS_PREFIX,
-    redisSharded: e.REDIS_SHARDED === 'true' || e.REDIS_SHARDED === '1',
+    redisSharded: e.REDIS_SHARDED,
     jwt: { ...jwt, issuer: e.JWT_ISSUER ?? null, audience: e.JWT_AUDIENCE ?? null },
     generatedJwtSecret,
     apiKeys,
@@ -284,8 +286,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     history: e.HISTORY_TTL_SECONDS > 0 && e.HISTORY_SIZE > 0 ? { ttlMs: e.HISTORY_TTL_SECONDS * 1000, size: e.HISTORY_SIZE } : null,
     presenceRooms: parsePatterns(e.PRESENCE_ROOMS),
     maxSocketBufferBytes: e.MAX_SOCKET_BUFFER_BYTES,
-    deliveryFastPath: e.DELIVERY_FAST_PATH === 'true' || e.DELIVERY_FAST_PATH === '1',
-    perMessageDeflate: e.WS_PER_MESSAGE_DEFLATE === 'true' || e.WS_PER_MESSAGE_DEFLATE === '1',
+    deliveryFastPath: e.DELIVERY_FAST_PATH,
+    perMessageDeflate: e.WS_PER_MESSAGE_DEFLATE,
   };
   return Object.freeze(config);
 }
