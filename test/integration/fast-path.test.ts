@@ -210,12 +210,21 @@ describe.each([['in memory', false], ['on Redis', true]])('delivery fast path on
   });
 });
 
+/** Runs `test` against a node of its own with `env`, stopped afterwards whatever happens. */
+async function withNode(env: Record<string, string>, test: (node: TestNode) => Promise<void>): Promise<void> {
+  const node = await startNode(env);
+  try {
+    await test(node);
+  } finally {
+    await node.stop();
+  }
+}
+
 describe('delivery fast path: buffers, compression', () => {
   afterEach(closeAllClients);
 
   it('bytes written directly count toward MAX_SOCKET_BUFFER_BYTES: a client that stops reading is cut, the others get everything', async () => {
-    const node = await startNode({ MAX_SOCKET_BUFFER_BYTES: String(1024 * 1024), HISTORY_SIZE: '10' });
-    try {
+    await withNode({ MAX_SOCKET_BUFFER_BYTES: String(1024 * 1024), HISTORY_SIZE: '10' }, async (node) => {
       const healthy = await connectUser(node.url, 'fp-reader', { rooms: ['fbig:*'] });
       const slow = await connectUser(node.url, 'fp-stalled', { rooms: ['fbig:*'] });
       for (const c of [healthy, slow]) await emitAck(c.socket, 'room:join', { room: 'fbig:1' });
@@ -238,14 +247,11 @@ describe('delivery fast path: buffers, compression', () => {
       // Every byte the stalled socket was owed went the direct way, and still counted.
       expect(after.engine - before.engine).toBe(0);
       expect(after.direct - before.direct).toBeGreaterThan(sent);
-    } finally {
-      await node.stop();
-    }
+    });
   });
 
   it('with WS_PER_MESSAGE_DEFLATE, sockets that negotiate it get compressed frames through Socket.IO, the others direct ones, all in order', async () => {
-    const node = await startNode({ WS_PER_MESSAGE_DEFLATE: 'true' });
-    try {
+    await withNode({ WS_PER_MESSAGE_DEFLATE: 'true' }, async (node) => {
       const deflating = await connectUser(node.url, 'deflate-yes', { rooms: ['fz:*'] });
       const plain = await connectUser(node.url, 'deflate-no', { rooms: ['fz:*'] }, { perMessageDeflate: false } as never);
       const negotiated = (s: ClientSocket) => Object.keys((s.io.engine.transport as unknown as { ws: { _extensions: object } }).ws._extensions);
@@ -262,14 +268,11 @@ describe('delivery fast path: buffers, compression', () => {
       const after = await paths(node);
       expect(after.engine - before.engine).toBe(40);
       expect(after.direct - before.direct).toBe(40);
-    } finally {
-      await node.stop();
-    }
+    });
   });
 
   it('DELIVERY_FAST_PATH=false sends everything through Socket.IO, with the same result', async () => {
-    const node = await startNode({ DELIVERY_FAST_PATH: 'false' });
-    try {
+    await withNode({ DELIVERY_FAST_PATH: 'false' }, async (node) => {
       const m = await connectUser(node.url, 'slowpath', { rooms: ['sp:*'] });
       await emitAck(m.socket, 'room:join', { room: 'sp:1' });
       const got = record(m.socket);
@@ -279,8 +282,6 @@ describe('delivery fast path: buffers, compression', () => {
       const p = await paths(node);
       expect(p.direct).toBe(0);
       expect(p.engine).toBe(20);
-    } finally {
-      await node.stop();
-    }
+    });
   });
 });
