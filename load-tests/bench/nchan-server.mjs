@@ -13,7 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../free-port.mjs';
-import { descendants, removeTempDir, sleep, tempDir, track } from '../lib/procs.mjs';
+import { answersWithin, descendants, removeTempDir, tempDir, track, watchChild } from '../lib/procs.mjs';
 
 const MODULE_PATHS = ['/usr/lib/nginx/modules/ngx_nchan_module.so', '/usr/share/nginx/modules/ngx_nchan_module.so'];
 const NGINX_PATHS = ['/usr/sbin/nginx', '/usr/bin/nginx'];
@@ -94,18 +94,9 @@ export class NchanProc {
     const argv = [...prefix, ...setpriv, bin.nginx, '-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
     const child = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
     const s = new NchanProc();
-    Object.assign(s, { name, child, port, dir, url: `http://127.0.0.1:${port}`, tail: '' });
-    const keep = (b) => (s.tail = (s.tail + b.toString()).slice(-4000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    s.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-    let gone = false;
-    void s.exited.then(() => (gone = true));
-    const deadline = Date.now() + 15000;
-    while (!gone && Date.now() < deadline) {
-      if (await fetch(`${s.url}/health/live`).then((r) => r.ok, () => false)) return s;
-      await sleep(100);
-    }
+    Object.assign(s, { name, child, port, dir, url: `http://127.0.0.1:${port}` });
+    watchChild(child, s);
+    if (await answersWithin(`${s.url}/health/live`, s.exited, 15000)) return s;
     child.kill('SIGKILL');
     const log = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000) : '';
     removeTempDir(dir);

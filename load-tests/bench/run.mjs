@@ -29,7 +29,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { freePort } from '../free-port.mjs';
-import { diffSnapshot, killAll, median, percentile, pinProcess, placement, removeTempDir, sleep, snapshot, tempDir, track, withTimeout } from '../lib/procs.mjs';
+import { answersWithin, diffSnapshot, killAll, median, percentile, pinProcess, placement, removeTempDir, sleep, snapshot, tempDir, track, watchChild, withTimeout } from '../lib/procs.mjs';
 import { ensureNchan, NchanProc } from './nchan-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -213,19 +213,15 @@ class ServerProc {
     this.child = child;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
-    this.tail = '';
     this.seq = 0;
     this.pending = new Map();
-    const keep = (b) => (this.tail = (this.tail + b.toString()).slice(-4000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
+    watchChild(child, this);
     child.on('message', (m) => {
       if (m && typeof m === 'object' && this.pending.has(m.probe)) {
         this.pending.get(m.probe)(m);
         this.pending.delete(m.probe);
       }
     });
-    this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
   }
 
   /** role: placement role (see lib/procs.mjs placement()): 'server', 'any', 'cpu:<n>'. */
@@ -239,13 +235,7 @@ class ServerProc {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const s = new ServerProc(name, child, port);
-    let gone = false;
-    void s.exited.then(() => (gone = true));
-    const deadline = Date.now() + 30000;
-    while (!gone && Date.now() < deadline) {
-      if (await fetch(`${s.url}/health/live`).then((r) => r.ok, () => false)) return s;
-      await sleep(100);
-    }
+    if (await answersWithin(`${s.url}/health/live`, s.exited, 30000)) return s;
     child.kill('SIGKILL');
     throw new Error(`${name} did not start: ${s.tail}`);
   }

@@ -26,6 +26,30 @@ export function withTimeout(promise, ms, what) {
 }
 
 // ---------- children ----------
+
+/**
+ * Keeps the last 4,000 characters a child printed in `holder.tail` (for a start-up error) and sets
+ * `holder.exited`, resolved with { code, signal } when it ends.
+ */
+export function watchChild(child, holder) {
+  holder.tail = '';
+  const keep = (b) => (holder.tail = (holder.tail + b.toString()).slice(-4000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  holder.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+}
+
+/** Whether `url` answered 2xx within `ms`; false as soon as `exited` resolves (the server died). */
+export async function answersWithin(url, exited, ms) {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + ms;
+  while (!gone && Date.now() < deadline) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return true;
+    await sleep(100);
+  }
+  return false;
+}
 const children = new Set();
 
 /** Registers a child so killAll() reaches it; returns it. */
