@@ -37,10 +37,6 @@ export class RedisServer {
     return server;
   }
 
-  /** Where this server keeps its files (a cluster node's nodes.conf, for one). */
-  get directory(): string {
-    return this.dir;
-  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
