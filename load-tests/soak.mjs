@@ -110,8 +110,8 @@ async function until(cond, ms, everyMs = 200) {
   }
 }
 
-const PRESENCE_FAMILIES = ['sock', 'user', 'users', 'room', 'rooms', 'roomu', 'node', 'sockets'];
-const KNOWN_FAMILIES = new Set([...PRESENCE_FAMILIES, 'nodes', 'msg', 'hist', 'hmeta']);
+const PRESENCE_FAMILIES = ['sock', 'user', 'users', 'room', 'rooms', 'roomu', 'node'];
+const KNOWN_FAMILIES = new Set([...PRESENCE_FAMILIES, 'owners', 'nodes', 'msg', 'part', 'hist', 'hmeta']);
 
 function summarize(values) {
   const xs = values.filter((v) => Number.isFinite(v));
@@ -277,13 +277,15 @@ async function main() {
       sock: 4 * clients.length,
       user: clients.length,
       users: 1,
-      sockets: 1,
+      owners: 1,
       node: nodes.length,
       nodes: 2,
       room: roomBound,
       roomu: roomBound,
       rooms: 1,
       msg: b.ids,
+      // One per stream of a push to several streams (the soak's pushes each name one).
+      part: b.ids,
       hist: b.streams,
       hmeta: streamsEver,
     };

@@ -23,11 +23,28 @@ export async function readNode(node, token) {
   };
 }
 
-/** The key family of `key`: what follows `<prefix>:` up to the next `:` (sock, user, room, hist, msg, …). */
+/**
+ * The key family of `key` (layout: server/src/cluster/redis-keys.ts): sock, node, user, room,
+ * roomu, hist, hmeta, part (a push's per-stream marker), msg, the cluster-wide users, rooms, nodes
+ * and owners, and rl.
+ */
 export function familyOf(prefix, key) {
   const rest = key.slice(prefix.length + 1);
-  const i = rest.indexOf(':');
-  return i === -1 ? rest : rest.slice(0, i);
+  if (rest.startsWith('{g}:')) return rest.slice(4).split(':')[0];
+  if (rest.startsWith('rl:')) return 'rl';
+  const kind = /^\{([a-z]):/.exec(rest)?.[1];
+  if (kind === 'm') return 'msg';
+  if (kind === 's') return 'sock';
+  if (kind === 'n') return 'node';
+  if (kind === 'u' || kind === 'r') {
+    // Names may hold ':' and '}', so the family is read from the end.
+    if (/\}:id:/.test(rest)) return 'part';
+    if (rest.endsWith(':hmeta')) return 'hmeta';
+    if (rest.endsWith(':hist')) return 'hist';
+    if (rest.endsWith(':users')) return 'roomu';
+    return kind === 'u' ? 'user' : 'room';
+  }
+  return rest.split(':')[0];
 }
 
 export class RedisSampler {

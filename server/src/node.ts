@@ -13,10 +13,11 @@ import { MemoryRateLimitStore } from './cluster/memory-rate-limit-store';
 import type { NodeRegistry } from './cluster/node-registry';
 import type { PresenceChange, PresenceStore } from './cluster/presence-store';
 import type { PushStore } from './cluster/push-store';
-import { pushChannel, RedisPushBus } from './cluster/push-bus';
+import { RedisPushBus } from './cluster/push-bus';
 import type { RateLimitStore } from './cluster/rate-limit-store';
 import { createRedisConnections, type RedisConnections } from './cluster/redis';
 import { RedisHistoryStore } from './cluster/redis-history-store';
+import { RedisKeys } from './cluster/redis-keys';
 import { RedisNodeRegistry } from './cluster/redis-node-registry';
 import { RedisPresenceStore } from './cluster/redis-presence-store';
 import { RedisPushStore } from './cluster/redis-push-store';
@@ -128,21 +129,26 @@ export class PushgateNode {
     this.logger.add(this.logBuffer);
     const { logger, clock } = this;
 
-    this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, logger, (up) => this.onRedisChange(up)) : null;
+    this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, { cluster: config.redisCluster }, logger, (up) => this.onRedisChange(up)) : null;
+    const keys = new RedisKeys(config.redisPrefix);
     // The stores exist before Socket.IO does; presence transitions reach its events through this.
     let presenceEvents: PresenceEvents | null = null;
     const onPresence = (changes: PresenceChange[]) => presenceEvents?.announce(changes);
     // Pushes reach this node's sockets only through the fanout, which needs Socket.IO (built below).
     let fanout: PushFanout | null = null;
+    // Sockets join streams before the bus exists; their subscriptions wait for it (cluster/push-bus.ts).
+    let bus: RedisPushBus | null = null;
+    const listen = this.redis ? (stream: string) => bus!.listen(stream) : undefined;
     let push: PushStore;
     let history: HistoryStore | null;
     if (this.redis) {
-      const data = this.redis.data;
-      this.presence = new RedisPresenceStore(data, config.redisPrefix, onPresence);
-      push = new RedisPushStore(data, config.redisPrefix, config.history, pushChannel(config.redisPrefix), config.redisSharded);
-      history = config.history ? new RedisHistoryStore(data, config.redisPrefix, config.history) : null;
-      this.counters = new RedisRateLimitStore(data, config.redisPrefix);
-      this.registry = new RedisNodeRegistry(data, config.redisPrefix, this.presence);
+      const { data, cluster } = this.redis;
+      const presence = new RedisPresenceStore(data, keys, onPresence);
+      this.presence = presence;
+      push = new RedisPushStore(data, keys, config.history, presence, cluster);
+      history = config.history ? new RedisHistoryStore(data, keys, config.history, cluster) : null;
+      this.counters = new RedisRateLimitStore(data, keys);
+      this.registry = new RedisNodeRegistry(data, keys, this.presence);
     } else {
       const presence = new MemoryPresenceStore(onPresence);
       this.presence = presence;
@@ -153,7 +159,7 @@ export class PushgateNode {
       this.registry = new MemoryNodeRegistry(clock);
     }
 
-    this.connections = new ConnectionManager({ nodeId: config.nodeId, presence: this.presence, clock, logger });
+    this.connections = new ConnectionManager({ nodeId: config.nodeId, presence: this.presence, clock, logger, listen });
     this.metrics = new Metrics(config.nodeId, {
       sockets: () => this.connections.socketCount,
       users: () => this.connections.userCount,
@@ -179,7 +185,7 @@ export class PushgateNode {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
       perMessageDeflate: config.perMessageDeflate,
-      adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded, logger) : undefined,
+      adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded || config.redisCluster, logger) : undefined,
       accepting: () => !this.draining,
       admit: () => {
         if (handshakes.take()) return true;
@@ -191,7 +197,7 @@ export class PushgateNode {
     this.backend = config.backend.url ? new HttpBackendClient(config.backend.url, config.backend.secret, config.maxPayloadBytes) : null;
     this.router = new MessageRouter(this.backend, { nodeId: config.nodeId, timeoutMs: config.backend.timeoutMs, clock, metrics: this.metrics, logger, breaker: opts.breaker });
     const cluster = new ClusterCommands(this.io, this.redis !== null, logger);
-    const rooms = new RoomManager({ connections: this.connections, presence: this.presence, router: this.router, cluster, logger });
+    const rooms = new RoomManager({ connections: this.connections, presence: this.presence, router: this.router, cluster, logger, listen });
     presenceEvents = new PresenceEvents(this.io, config.presenceRooms, this.metrics);
     cluster.register({
       'members:join': ({ userId, room }) => rooms.applyLocal(userId, room, true),
@@ -226,8 +232,8 @@ export class PushgateNode {
     });
 
     const receipts = new Receipts();
-    const bus = this.redis
-      ? new RedisPushBus(this.redis, { prefix: config.redisPrefix, nodeId: config.nodeId, sharded: config.redisSharded, logger }, {
+    const pushBus = this.redis
+      ? new RedisPushBus(this.redis, { keys, nodeId: config.nodeId, logger }, {
           push: (w) => fanout!.receive(w),
           receipt: (token, acked) => receipts.report(token, acked),
           // What was published while the subscriber was away is delivered from history.
@@ -236,15 +242,24 @@ export class PushgateNode {
           },
         })
       : null;
-    this.pushBus = bus;
+    bus = pushBus;
+    this.pushBus = pushBus;
+    if (pushBus) {
+      // A node listens to a stream's channel while it has sockets in the stream (the socket-id rooms are no streams).
+      const adapter = this.io.of('/').adapter;
+      adapter.on('create-room', (room: string) => {
+        if (!adapter.sids.has(room)) pushBus.listen(room).catch(() => undefined);
+      });
+      adapter.on('delete-room', (room: string) => pushBus.forget(room));
+    }
     fanout = new PushFanout({
       io: this.io,
       // A single node cannot miss its own pushes; in a cluster a node can miss some on the bus.
-      history: bus ? history : null,
+      history: pushBus ? history : null,
       metrics: this.metrics,
       logger,
       fastPath: config.deliveryFastPath,
-      report: (node, token, acked) => (node === config.nodeId || !bus ? receipts.report(token, acked) : bus.report(node, token, acked)),
+      report: (node, token, acked) => (node === config.nodeId || !pushBus ? receipts.report(token, acked) : pushBus.report(node, token, acked)),
     });
     this.fanout = fanout;
     const pushService = new PushService({

@@ -62,9 +62,11 @@ describe('a node that missed pushes on the bus', () => {
     frozen.proc.kill('SIGSTOP');
     // Big pushes until Redis has dropped the frozen node's subscriber: everything after that is missed on the bus.
     const pad = 'x'.repeat(32 * 1024);
-    const subscribers = async () => ((await admin.pubSubNumSub(`${prefix}#push`)) as Record<string, number>)[`${prefix}#push`];
-    for (let i = 0; i < 400 && (await subscribers()) > 1; i++) await push(pad);
-    expect(await subscribers()).toBe(1);
+    // The room's channel (cluster/redis-keys.ts): only the frozen node, which has the room's one socket, listens to it.
+    const channel = `${prefix}#{r:lobby}`;
+    const subscribers = async () => Number((await admin.sendCommand<[string, number]>(['PUBSUB', 'SHARDNUMSUB', channel]))[1]);
+    for (let i = 0; i < 400 && (await subscribers()) > 0; i++) await push(pad);
+    expect(await subscribers()).toBe(0);
     for (let i = 0; i < 10; i++) await push();
     frozen.proc.kill('SIGCONT');
 

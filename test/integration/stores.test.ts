@@ -14,7 +14,8 @@ import { createRedisConnections, type RedisConnections } from '../../server/src/
 import { RedisNodeRegistry } from '../../server/src/cluster/redis-node-registry';
 import { RedisPresenceStore } from '../../server/src/cluster/redis-presence-store';
 import { RedisPushStore } from '../../server/src/cluster/redis-push-store';
-import { decodeWire, type PushWire } from '../../server/src/cluster/push-wire';
+import { decodeWire, deliveries, type Delivery, type PushWire } from '../../server/src/cluster/push-wire';
+import { RedisKeys } from '../../server/src/cluster/redis-keys';
 import { RedisRateLimitStore } from '../../server/src/cluster/redis-rate-limit-store';
 import type { NodeStatus } from '../../server/src/contracts/api';
 import { systemClock } from '../../server/src/lib/clock';
@@ -48,7 +49,7 @@ const silent = winston.createLogger({ silent: true });
 let redis: RedisConnections;
 
 beforeAll(async () => {
-  redis = createRedisConnections(testRedisUrl(), silent);
+  redis = createRedisConnections(testRedisUrl(), { cluster: false }, silent);
   if (!(await redis.connect(5000))) throw new Error('test Redis is not reachable');
 });
 afterAll(() => redis.close());
@@ -88,28 +89,36 @@ const implementations: [string, () => Stores][] = [
   [
     'redis',
     () => {
-      const prefix = uniquePrefix('stores');
+      const keys = new RedisKeys(uniquePrefix('stores'));
       const changes: PresenceChange[] = [];
-      const presence = new RedisPresenceStore(redis.data, prefix, (c) => changes.push(...c));
+      const presence = new RedisPresenceStore(redis.data, keys, (c) => changes.push(...c));
       const published: PushWire[] = [];
-      const channel = `${prefix}#push`;
+      // What a node with sockets in these streams, and owning node n1's sockets, would hear.
+      const onPush = (raw: string) => published.push(decodeWire(raw));
+      const channels = [...LISTENED_STREAMS.map((st) => keys.streamChannel(st)), keys.nodeChannel('n1')];
       return {
         presence,
         changes,
         published,
-        listening: redis.sub.subscribe(channel, (raw) => published.push(decodeWire(raw))),
-        history: new RedisHistoryStore(redis.data, prefix, POLICY),
-        push: new RedisPushStore(redis.data, prefix, POLICY, channel, false),
-        counters: new RedisRateLimitStore(redis.data, prefix),
-        registry: new RedisNodeRegistry(redis.data, prefix, presence),
+        listening: Promise.all(channels.map((c) => redis.sub.sSubscribe(c, onPush))),
+        history: new RedisHistoryStore(redis.data, keys, POLICY, false),
+        push: new RedisPushStore(redis.data, keys, POLICY, presence, false),
+        counters: new RedisRateLimitStore(redis.data, keys),
+        registry: new RedisNodeRegistry(redis.data, keys, presence),
         async loseHistory() {
-          const keys = await redis.data.keys(`${prefix}:h*`);
-          if (keys.length > 0) await redis.data.del(keys);
+          const lost = [...(await redis.data.keys(`${keys.prefix}:*:hmeta`)), ...(await redis.data.keys(`${keys.prefix}:*:hist`))];
+          if (lost.length > 0) await redis.data.del(lost);
         },
       };
     },
   ],
 ];
+
+/** The streams whose pushes the Redis suite listens to. */
+const LISTENED_STREAMS = ['user:u', 'r'];
+
+/** What nodes deliver from what was published, in a stable order: a whole push and its parts compare equal. */
+const delivered = (wires: PushWire[]): Delivery[] => wires.flatMap(deliveries).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
 const targets = (t: Partial<PushTargets>): PushTargets => ({ users: [], rooms: [], socketIds: [], except: [], ...t });
 const plain = (id: string) => ({ event: 'e', data: id, id, ts: 1 });
@@ -249,16 +258,20 @@ describe.each(implementations)('%s stores', (_name, make) => {
     });
 
     it('hands every admitted push to delivery in the same step, with its route and offsets, and never a repeat', async () => {
+      await socket('s9', 'u9', 'n1');
       const route = { ...targets({ users: ['u'], rooms: ['r'], socketIds: ['s9'], except: ['s1'] }), ack: { node: 'n1', token: 't-1', timeoutMs: 500 } };
       const message = { event: 'e', data: { deep: [1, 'é', null, '"quoted"'] }, id: 'w1', ts: 1_700_000_000_000, room: 'r' };
       const first = await s.push.admit('w1', route, 60_000, message, true);
+      expect(first.offsets).toHaveLength(2);
       await s.push.admit('w1', route, 60_000, message, true);
       await s.push.admit('w2', targets({ rooms: ['r'] }), 60_000, plain('w2'), false);
-      await eventually(async () => s.published.length >= 2, 5000, 10);
-      expect(s.published[0]).toEqual({ offsets: first.offsets, message, route });
-      expect(first.offsets).toHaveLength(2);
-      expect(s.published[1]).toEqual({ offsets: [], message: plain('w2'), route: targets({ rooms: ['r'] }) });
-      expect(s.published).toHaveLength(2);
+      const expected = delivered([
+        { offsets: first.offsets, message, route },
+        { offsets: [], message: plain('w2'), route: targets({ rooms: ['r'] }) },
+      ]);
+      // Each stream's part, and the socket ids' part, reach delivery exactly as the whole push would.
+      await eventually(async () => delivered(s.published).length >= expected.length, 5000, 10);
+      expect(delivered(s.published)).toEqual(expected);
     });
   });
 
@@ -472,9 +485,9 @@ describe.each(implementations)('%s stores', (_name, make) => {
 
 describe('redis node registry across nodes', () => {
   it('reaps a dead node’s presence once, and tells a paused node it was presumed dead', async () => {
-    const prefix = uniquePrefix('reap');
-    const presence = new RedisPresenceStore(redis.data, prefix);
-    const registry = new RedisNodeRegistry(redis.data, prefix, presence);
+    const keys = new RedisKeys(uniquePrefix('reap'));
+    const presence = new RedisPresenceStore(redis.data, keys);
+    const registry = new RedisNodeRegistry(redis.data, keys, presence);
     await registry.heartbeat(nodeStatus('paused'), 60_000);
     expect(await registry.heartbeat(nodeStatus('paused'), 100)).toBe(false);
     await presence.addSocket({ socketId: 'p1', userId: 'u', nodeId: 'paused', connectedAt: 1 });
@@ -492,9 +505,9 @@ describe('redis node registry across nodes', () => {
   });
 
   it('a reaper stops removing a node that heart-beats again', async () => {
-    const prefix = uniquePrefix('reap2');
-    const presence = new RedisPresenceStore(redis.data, prefix);
-    const registry = new RedisNodeRegistry(redis.data, prefix, presence);
+    const keys = new RedisKeys(uniquePrefix('reap2'));
+    const presence = new RedisPresenceStore(redis.data, keys);
+    const registry = new RedisNodeRegistry(redis.data, keys, presence);
     await presence.addSocket({ socketId: 'q1', userId: 'u', nodeId: 'back', connectedAt: 1 });
     await registry.heartbeat(nodeStatus('back'), 60_000);
     expect(await presence.removeNode('back', { onlyIfDead: true })).toBe(0);

@@ -16,9 +16,9 @@ export interface AdmitResult {
 }
 
 /**
- * Idempotency, recipient counting, history and the hand-over to every node, in one step: the Redis
- * implementation is a single script, so a push costs one Redis call whatever its targets, and an
- * id is never taken without its push being published (cluster/push-wire.ts).
+ * Idempotency, recipient counting, history and the hand-over to the nodes. On one Redis a push to
+ * one stream is one atomic step (one script), so an id is never taken without its push being
+ * published (cluster/push-wire.ts); otherwise a push is admitted in parts (redis-push-store.ts).
  */
 export interface PushStore {
   /** @param keep whether to keep the message in the route's streams (history on and the push has users or rooms). */

@@ -1,6 +1,7 @@
 import type { Offset, Stream } from '../contracts/socket-events';
 import { formatOffset, historyMetaTtlMs, parseOffset, type HistoryEntry, type HistoryMessage, type HistoryPolicy, type HistoryRead, type HistoryStore } from './history-store';
 import type { RedisClient } from './redis';
+import type { RedisKeys } from './redis-keys';
 import { HISTORY_POSITION, HISTORY_READ } from './redis-scripts';
 
 /** How a message is kept in a Redis stream entry: one JSON array, written once per push. */
@@ -22,31 +23,32 @@ function decode(epoch: string, entryId: string, json: string): HistoryEntry {
  */
 export const HISTORY_PAGE_BYTES = 1024 * 1024;
 
-/** Per-stream history in Redis Streams (key layout in redis-scripts.ts); appends happen in RedisPushStore's admission script. */
+/** Per-stream history in Redis Streams (key layout in redis-keys.ts); appends happen in RedisPushStore's admission script. */
 export class RedisHistoryStore implements HistoryStore {
   constructor(
     private readonly redis: RedisClient,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
     private readonly policy: HistoryPolicy,
+    /** On a Redis Cluster, a stream written by another primary starts a new epoch (redis-scripts.ts). */
+    private readonly cluster: boolean,
   ) {}
 
   position(stream: Stream): Promise<Offset> {
-    return HISTORY_POSITION.run<string>(this.redis, [], [this.prefix, stream, historyMetaTtlMs(this.policy), this.policy.ttlMs]);
+    return HISTORY_POSITION.run<string>(this.redis, [this.keys.meta(stream), this.keys.history(stream)], [historyMetaTtlMs(this.policy), this.policy.ttlMs, this.cluster ? 1 : 0]);
   }
 
   async since(stream: Stream, offset: Offset, limit?: number): Promise<HistoryRead> {
     const asked = parseOffset(offset);
     if (!asked) return { covered: false, entries: [], more: false, position: await this.position(stream) };
     // Without a limit the caller asked for everything kept, so the page may not end early.
-    const [covered, position, more, ...rest] = await HISTORY_READ.run<[number, string, number, ...string[]]>(this.redis, [], [
-      this.prefix,
-      stream,
+    const [covered, position, more, ...rest] = await HISTORY_READ.run<[number, string, number, ...string[]]>(this.redis, [this.keys.meta(stream), this.keys.history(stream)], [
       historyMetaTtlMs(this.policy),
       asked.epoch,
       asked.seq,
       Math.max(1, Math.min(limit ?? this.policy.size, this.policy.size)),
       this.policy.ttlMs,
       limit === undefined ? Number.MAX_SAFE_INTEGER : HISTORY_PAGE_BYTES,
+      this.cluster ? 1 : 0,
     ]);
     const epoch = asked.epoch;
     const entries: HistoryEntry[] = [];

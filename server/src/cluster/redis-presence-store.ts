@@ -1,63 +1,128 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
-import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+import { userRoom, type NodeId, type Room, type SocketId, type UserId } from '../contracts/socket-events';
 import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
-import type { RedisClient } from './redis';
-import { ADD_SOCKET, COUNT_RECIPIENTS, JOIN_ROOM, LEAVE_ROOM, REMOVE_NODE_BATCH, REMOVE_SOCKET } from './redis-scripts';
+import { send, type RedisClient } from './redis';
+import type { RedisKeys } from './redis-keys';
+import { ADD_FIRST, ADD_SOCKET, COUNT_MEMBERS, NODE_EXPIRED, REMOVE_LAST, ROOM_JOIN, ROOM_LEAVE, SOCKET_GOING, SOCKET_JOIN } from './redis-scripts';
 
-/** How many sockets one script call removes when a node is reaped. */
+/** How many sockets one SPOP takes from a dead node's set while it is reaped. */
 const REAP_BATCH = 500;
 
-/** The target lists as script arguments: four counts, then the lists (see COUNT_FN). */
-export function targetArgs(t: PushTargets): string[] {
-  return [String(t.users.length), String(t.rooms.length), String(t.socketIds.length), String(t.except.length), ...t.users, ...t.rooms, ...t.socketIds, ...t.except];
+/** An HGETALL reply (node-redis answers an object; a flat array is taken too) → object. */
+function hash(flat: string[] | Record<string, string>): Record<string, string> {
+  if (!Array.isArray(flat)) return { ...flat };
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
 }
 
 /**
- * Cluster-wide presence in Redis (key layout in redis-scripts.ts). Every write is one atomic script;
- * reads are a few commands issued together, which node-redis pipelines into one round trip.
+ * Cluster-wide presence in Redis (key layout in redis-keys.ts). A socket, its user, each room and
+ * its node keep their entries in their own hash slot, so on a Redis Cluster presence spreads over
+ * the shards; a change that spans them is a few small scripts, each atomic in its slot:
+ *
+ *   - written in an order a crash cannot leave unreachable: the node's set first (a reaper walks
+ *     it), the socket's record with its rooms before the room sets, and on removal the reverse;
+ *   - each idempotent (joining twice, leaving twice, removing an unknown socket change nothing), so
+ *     a reaper and the owner may race on a socket, and a reaper can finish what a dead node began;
+ *   - user transitions (first socket in a room, last out) are decided inside the room's script, so
+ *     exactly one caller cluster-wide hears each.
+ *
+ * The cluster-wide listings ({g}:users, {g}:rooms) follow the transitions their owners report. Two
+ * nodes may report a room emptied and refilled in either order, so an unlisting removes the name
+ * and then looks at the room again, re-adding it when it is no longer empty: whichever order the
+ * calls arrive in, an occupied room stays listed. A name may outlive its room by a moment; listings
+ * skip names whose set is empty.
  */
 export class RedisPresenceStore implements PresenceStore {
   constructor(
     private readonly redis: RedisClient,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
     private readonly onChange: PresenceListener = () => {},
   ) {}
 
   async addSocket(rec: SocketRecord): Promise<void> {
-    await ADD_SOCKET.run(this.redis, [], [this.prefix, rec.socketId, rec.userId, rec.nodeId, rec.connectedAt]);
+    const k = this.keys;
+    await Promise.all([this.cmd(k.node(rec.nodeId), ['SADD', k.node(rec.nodeId), rec.socketId]), this.cmd(k.owners, ['SADD', k.owners, rec.nodeId])]);
+    const owner = await ADD_SOCKET.run<string | null>(this.redis, [k.socket(rec.socketId)], [rec.userId, rec.nodeId, rec.connectedAt]);
+    // Already recorded by another node: the first record stands.
+    if (owner !== null && owner !== rec.nodeId) await this.cmd(k.node(rec.nodeId), ['SREM', k.node(rec.nodeId), rec.socketId]);
+    if ((await ADD_FIRST.run<number>(this.redis, [k.user(rec.userId)], [rec.socketId])) === 1) await this.cmd(k.users, ['SADD', k.users, rec.userId]);
   }
 
   async removeSocket(socketId: SocketId): Promise<void> {
-    const [, ...left] = await REMOVE_SOCKET.run<[number, ...string[]]>(this.redis, [], [this.prefix, socketId]);
-    this.announceLeaves(left);
+    await this.remove(socketId, null);
+  }
+
+  /** Takes a socket out of its rooms, its user, its record and its node's set, in that order. */
+  private async remove(socketId: SocketId, knownNode: NodeId | null): Promise<boolean> {
+    const k = this.keys;
+    const [userId, owner, ...rooms] = (await SOCKET_GOING.run<string[] | null>(this.redis, [k.socket(socketId), k.socketRooms(socketId)], [])) ?? [];
+    const nodeId = owner || knownNode;
+    if (userId !== undefined) {
+      const changes: PresenceChange[] = [];
+      await Promise.all(rooms.map(async (room) => ((await this.leave(socketId, userId, room)) ? changes.push({ userId, room, joined: false }) : 0)));
+      if (changes.length > 0) this.onChange(changes.sort((a, b) => cmp(a.room, b.room)));
+      if ((await REMOVE_LAST.run<number>(this.redis, [k.user(userId)], [socketId])) === 1) await this.unlist(k.users, k.user(userId), ['SREM', k.users, userId], ['SADD', k.users, userId]);
+    }
+    await this.cmd(k.socket(socketId), ['DEL', k.socket(socketId), k.socketRooms(socketId)]);
+    if (nodeId) await this.cmd(k.node(nodeId), ['SREM', k.node(nodeId), socketId]);
+    return userId !== undefined;
   }
 
   async joinRoom(socketId: SocketId, room: Room, opts: QuietOption = {}): Promise<boolean> {
-    const [added, firstOf] = await JOIN_ROOM.run<[number, string?]>(this.redis, [], [this.prefix, socketId, room]);
-    if (firstOf !== undefined && !opts.quiet) this.onChange([{ room, userId: firstOf, joined: true }]);
+    const k = this.keys;
+    const userId = await SOCKET_JOIN.run<string | null>(this.redis, [k.socket(socketId), k.socketRooms(socketId)], [room]);
+    if (userId === null) return false;
+    const [added, first, opened] = await ROOM_JOIN.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
+    if (opened === 1) await this.cmd(k.rooms, ['ZADD', k.rooms, '0', room]);
+    // The socket began leaving meanwhile (SOCKET_GOING): its removal may have read its rooms before this one.
+    const [still, going] = await this.cmd<[string | null, string | null]>(k.socket(socketId), ['HMGET', k.socket(socketId), 'userId', 'gone']);
+    if (still === null || going !== null) {
+      const [, last] = await this.leaveScript(socketId, userId, room);
+      if (first === 1 && !last && !opts.quiet) this.onChange([{ room, userId, joined: true }]);
+      if (last && first !== 1) this.onChange([{ room, userId, joined: false }]);
+      return false;
+    }
+    if (first === 1 && !opts.quiet) this.onChange([{ room, userId, joined: true }]);
     return added === 1;
   }
 
   async leaveRoom(socketId: SocketId, room: Room): Promise<boolean> {
-    const [removed, lastOf] = await LEAVE_ROOM.run<[number, string?]>(this.redis, [], [this.prefix, socketId, room]);
-    if (lastOf !== undefined) this.onChange([{ room, userId: lastOf, joined: false }]);
+    const k = this.keys;
+    const userId = await this.cmd<string | null>(k.socket(socketId), ['HGET', k.socket(socketId), 'userId']);
+    const [removed, last] = userId === null ? [0, false] : await this.leaveScript(socketId, userId, room);
+    await this.cmd(k.socketRooms(socketId), ['SREM', k.socketRooms(socketId), room]);
+    if (last) this.onChange([{ room, userId: userId!, joined: false }]);
     return removed === 1;
   }
 
-  /** The scripts list leaves as userId, room pairs. */
-  private announceLeaves(pairs: string[]): void {
-    if (pairs.length === 0) return;
-    const changes: PresenceChange[] = [];
-    for (let i = 0; i + 1 < pairs.length; i += 2) changes.push({ userId: pairs[i]!, room: pairs[i + 1]!, joined: false });
-    this.onChange(changes);
+  /** @returns true when it took the user's last socket out of the room. */
+  private async leave(socketId: SocketId, userId: UserId, room: Room): Promise<boolean> {
+    return (await this.leaveScript(socketId, userId, room))[1];
+  }
+
+  private async leaveScript(socketId: SocketId, userId: UserId, room: Room): Promise<[number, boolean]> {
+    const k = this.keys;
+    const [removed, last, emptied] = await ROOM_LEAVE.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
+    if (emptied === 1) await this.unlist(k.rooms, k.room(room), ['ZREM', k.rooms, room], ['ZADD', k.rooms, '0', room]);
+    return [removed, last === 1];
+  }
+
+  /** Removes an owner from a listing, then re-adds it if the owner's set filled again meanwhile (see the class comment). */
+  private async unlist(listing: string, owner: string, remove: string[], add: string[]): Promise<void> {
+    await this.cmd(listing, remove);
+    if ((await this.cmd<number>(owner, ['EXISTS', owner])) === 1) await this.cmd(listing, add);
   }
 
   async getUser(userId: UserId): Promise<SocketInfo[]> {
-    const ids = await this.redis.sMembers(this.key('user', userId));
+    const k = this.keys;
+    const ids = await this.cmd<string[]>(k.user(userId), ['SMEMBERS', k.user(userId)]);
     const sockets = await Promise.all(
       ids.map(async (id) => {
-        const [info, rooms] = await Promise.all([this.redis.hGetAll(this.key('sock', id)), this.redis.sMembers(`${this.key('sock', id)}:rooms`)]);
-        if (!info.nodeId) return null;
+        const [flat, rooms] = await Promise.all([this.cmd<Record<string, string>>(k.socket(id), ['HGETALL', k.socket(id)]), this.cmd<string[]>(k.socketRooms(id), ['SMEMBERS', k.socketRooms(id)])]);
+        const info = hash(flat);
+        if (!info.nodeId || info.gone !== undefined) return null;
         return { id, nodeId: info.nodeId, connectedAt: Number(info.connectedAt), rooms: rooms.sort(cmp) };
       }),
     );
@@ -65,56 +130,78 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async getRoom(room: Room): Promise<RoomDetail | null> {
-    const [sockets, perUser] = await Promise.all([this.redis.sCard(this.key('room', room)), this.redis.hGetAll(this.key('roomu', room))]);
+    const k = this.keys;
+    const [sockets, flat] = await Promise.all([this.cmd<number>(k.room(room), ['SCARD', k.room(room)]), this.cmd<Record<string, string>>(k.roomUsers(room), ['HGETALL', k.roomUsers(room)])]);
     if (sockets === 0) return null;
-    const users = Object.entries(perUser)
+    const users = Object.entries(hash(flat))
       .map(([userId, n]) => ({ userId, sockets: Number(n) }))
       .sort((a, b) => cmp(a.userId, b.userId));
     return { room, sockets, users };
   }
 
   async listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage> {
+    const k = this.keys;
     const prefix = opts.prefix ?? '';
-    const from = opts.cursor !== undefined && opts.cursor >= prefix ? `(${opts.cursor}` : prefix ? `[${prefix}` : '-';
-    // One more than asked: tells whether a next page exists. Names sort by bytes, so every name
-    // with the prefix is contiguous and the first one without it ends the listing.
-    const fetched = await this.redis.sendCommand<string[]>(['ZRANGEBYLEX', this.key('rooms'), from, '+', 'LIMIT', '0', String(opts.limit + 1)]);
-    const names = [];
-    for (const n of fetched) {
-      if (!n.startsWith(prefix)) break;
-      names.push(n);
+    let from = opts.cursor !== undefined && opts.cursor >= prefix ? `(${opts.cursor}` : prefix ? `[${prefix}` : '-';
+    const rooms: RoomPage['rooms'] = [];
+    // Names sort by bytes, so every name with the prefix is contiguous and the first one without
+    // it ends the listing. Names whose room just emptied are skipped, so a page may take more reads.
+    for (;;) {
+      const want = opts.limit + 1 - rooms.length;
+      const fetched = await this.cmd<string[]>(k.rooms, ['ZRANGEBYLEX', k.rooms, from, '+', 'LIMIT', '0', String(want)]);
+      const names = [];
+      for (const n of fetched) {
+        if (!n.startsWith(prefix)) break;
+        names.push(n);
+      }
+      const counted = await Promise.all(names.map(async (room) => ({ room, sockets: await this.cmd<number>(k.room(room), ['SCARD', k.room(room)]), users: await this.cmd<number>(k.roomUsers(room), ['HLEN', k.roomUsers(room)]) })));
+      rooms.push(...counted.filter((r) => r.sockets > 0));
+      if (rooms.length > opts.limit || names.length < fetched.length || fetched.length < want) break;
+      from = `(${names[names.length - 1]!}`;
     }
-    const page = names.slice(0, opts.limit);
-    const rooms = await Promise.all(
-      page.map(async (room) => {
-        const [sockets, users] = await Promise.all([this.redis.sCard(this.key('room', room)), this.redis.hLen(this.key('roomu', room))]);
-        return { room, sockets, users };
-      }),
-    );
-    return { rooms, cursor: names.length > opts.limit ? page[page.length - 1]! : null };
+    const page = rooms.slice(0, opts.limit);
+    return { rooms: page, cursor: rooms.length > opts.limit ? page[page.length - 1]!.room : null };
   }
 
   async countRecipients(t: PushTargets): Promise<number> {
-    return COUNT_RECIPIENTS.run<number>(this.redis, [], [this.prefix, ...targetArgs(t)]);
+    const k = this.keys;
+    const sets = [...t.users.map((u) => k.members(userRoom(u))), ...t.rooms.map((r) => k.room(r))];
+    if (sets.length === 1 && t.socketIds.length === 0) return COUNT_MEMBERS.run<number>(this.redis, [sets[0]!], t.except);
+    return (await this.recipients(t)).size;
+  }
+
+  /** The distinct sockets a push reaches, read set by set (they live in different slots). */
+  async recipients(t: PushTargets): Promise<Set<SocketId>> {
+    const k = this.keys;
+    const sets = [...t.users.map((u) => k.user(u)), ...t.rooms.map((r) => k.room(r))];
+    const [members, known] = await Promise.all([Promise.all(sets.map((s) => this.cmd<string[]>(s, ['SMEMBERS', s]))), Promise.all(t.socketIds.map((id) => this.cmd<number>(k.socket(id), ['EXISTS', k.socket(id)])))]);
+    const seen = new Set<SocketId>(members.flat());
+    t.socketIds.forEach((id, i) => known[i] === 1 && seen.add(id));
+    for (const id of t.except) seen.delete(id);
+    return seen;
   }
 
   async removeNode(nodeId: NodeId, opts: { onlyIfDead?: boolean } = {}): Promise<number> {
+    const k = this.keys;
     let removed = 0;
     for (;;) {
-      const [taken, n, ...left] = await REMOVE_NODE_BATCH.run<[number, number, ...string[]]>(this.redis, [], [this.prefix, nodeId, REAP_BATCH, opts.onlyIfDead ? 1 : 0]);
-      removed += n;
-      this.announceLeaves(left);
-      if (taken === 0) return removed;
+      // A node that heart-beats again mid-reap keeps the rest (and re-publishes what was lost).
+      if (opts.onlyIfDead && (await NODE_EXPIRED.run<number>(this.redis, [k.nodeExpiries], [nodeId])) === 0) return removed;
+      const ids = await this.cmd<string[]>(k.node(nodeId), ['SRANDMEMBER', k.node(nodeId), String(REAP_BATCH)]);
+      if (ids.length === 0) return removed;
+      const done = await Promise.all(ids.map((id) => this.remove(id, nodeId)));
+      removed += done.filter(Boolean).length;
     }
   }
 
   async totals(): Promise<{ sockets: number; users: number; rooms: number }> {
-    const [sockets, users, rooms] = await Promise.all([this.redis.sCard(this.key('sockets')), this.redis.sCard(this.key('users')), this.redis.zCard(this.key('rooms'))]);
-    return { sockets, users, rooms };
+    const k = this.keys;
+    const nodes = await this.cmd<string[]>(k.owners, ['SMEMBERS', k.owners]);
+    const [perNode, users, rooms] = await Promise.all([Promise.all(nodes.map((n) => this.cmd<number>(k.node(n), ['SCARD', k.node(n)]))), this.cmd<number>(k.users, ['SCARD', k.users]), this.cmd<number>(k.rooms, ['ZCARD', k.rooms])]);
+    return { sockets: perNode.reduce((a, b) => a + b, 0), users, rooms };
   }
 
-  private key(kind: string, id?: string): string {
-    return id === undefined ? `${this.prefix}:${kind}` : `${this.prefix}:${kind}:${id}`;
+  private cmd<T>(key: string, args: string[]): Promise<T> {
+    return send<T>(this.redis, key, args);
   }
 }
-

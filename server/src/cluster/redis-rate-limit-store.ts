@@ -1,12 +1,13 @@
 import type { RateLimitStore } from './rate-limit-store';
-import type { RedisClient } from './redis';
+import { send, type RedisClient } from './redis';
+import type { RedisKeys } from './redis-keys';
 import { RATE_DECREMENT, RATE_HIT } from './redis-scripts';
 
 /** Fixed windows shared by every node: INCR plus expiry in one script, so a count never lives forever. */
 export class RedisRateLimitStore implements RateLimitStore {
   constructor(
     private readonly redis: RedisClient,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
   ) {}
 
   async hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
@@ -19,10 +20,10 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async reset(key: string): Promise<void> {
-    await this.redis.del(this.key(key));
+    await send(this.redis, this.key(key), ['DEL', this.key(key)]);
   }
 
   private key(key: string): string {
-    return `${this.prefix}:rl:${key}`;
+    return this.keys.rateLimit(key);
   }
 }

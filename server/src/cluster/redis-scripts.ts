@@ -1,20 +1,10 @@
 import { LuaScript } from './redis';
 
 /*
- * Presence lives in a handful of key families under one prefix P:
- *   P:sock:<id>        hash  userId, nodeId, connectedAt
- *   P:sock:<id>:rooms  set   rooms of the socket
- *   P:user:<userId>    set   socket ids of the user          P:users    set   users with a socket
- *   P:room:<room>      set   socket ids in the room          P:rooms    zset  room names (score 0, for BYLEX paging)
- *   P:roomu:<room>     hash  userId → sockets of that user in the room (distinct users = HLEN)
- *   P:node:<nodeId>    set   socket ids owned by the node    P:sockets  set   every socket
- *   P:hmeta:<stream>   hash  e (epoch), n (last sequence)   P:hist:<stream>  stream  entries `<n>-0`, field m = message JSON
- *   P:msg:<id>         string recipients[:acked], for idempotent retries
- * Channels: P#push carries every push (published by ADMIT_PUSH, see cluster/push-wire.ts), P#ack#<nodeId>
- * the receipt counts other nodes report to the node that admitted a push with `ack`.
- * The scripts build keys from the prefix (ARGV[1]) because which keys a socket touches is only
- * known inside Redis. On Redis Cluster that is legal only when every key hashes to one slot: give
- * REDIS_PREFIX a hash tag, e.g. `{pushgate}`.
+ * The key layout is in redis-keys.ts. Every script names all its keys in KEYS and they share one
+ * hash slot, so each runs whole on one shard of a Redis Cluster (and on a single Redis the same).
+ * What spans owners (a socket and its rooms, a push to several streams) is several scripts, each
+ * idempotent, run in an order that leaves nothing a reaper or a retry could not finish.
  */
 
 /** Redis' own clock in ms: nodes with skewed clocks still agree on who is alive. */
@@ -25,163 +15,95 @@ local function nowMs()
 end
 `;
 
-/** leave() answers true when it took the user's last socket out of the room (a presence:leave). */
-const LEAVE_FN = `
-local function leave(p, id, u, room)
-  local key = p .. ':room:' .. room
-  local ruk = p .. ':roomu:' .. room
-  local last = false
-  redis.call('SREM', key, id)
-  if redis.call('HINCRBY', ruk, u, -1) <= 0 then
-    redis.call('HDEL', ruk, u)
-    last = true
-  end
-  if redis.call('SCARD', key) == 0 then
-    redis.call('DEL', key, ruk)
-    redis.call('ZREM', p .. ':rooms', room)
-  end
-  return last
-end
-`;
-
-/** removeSocket() appends { userId, room } to `left` for each room the user is no longer in. */
-const REMOVE_FN = `${LEAVE_FN}
-local function removeSocket(p, id, left)
-  local sk = p .. ':sock:' .. id
-  local info = redis.call('HMGET', sk, 'userId', 'nodeId')
-  local u, n = info[1], info[2]
-  if not u then return 0 end
-  local rk = sk .. ':rooms'
-  for _, room in ipairs(redis.call('SMEMBERS', rk)) do
-    if leave(p, id, u, room) then
-      left[#left + 1] = u
-      left[#left + 1] = room
-    end
-  end
-  local uk = p .. ':user:' .. u
-  redis.call('SREM', uk, id)
-  if redis.call('SCARD', uk) == 0 then redis.call('SREM', p .. ':users', u) end
-  if n then redis.call('SREM', p .. ':node:' .. n, id) end
-  redis.call('SREM', p .. ':sockets', id)
-  redis.call('DEL', sk, rk)
-  return 1
-end
-`;
-
-/*
- * Distinct sockets a push reaches. ARGV from index i: nUsers, nRooms, nSocketIds, nExcept, then
- * the lists. The common case, one user or one room, is an SCARD: no member is read.
- */
-const COUNT_FN = `
-local function countRecipients(p, i)
-  local nu, nr, ns, ne = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  local at = i + 4
-  local sets = {}
-  for j = 1, nu do sets[#sets + 1] = p .. ':user:' .. ARGV[at]; at = at + 1 end
-  for j = 1, nr do sets[#sets + 1] = p .. ':room:' .. ARGV[at]; at = at + 1 end
-  local ids = {}
-  for j = 1, ns do ids[#ids + 1] = ARGV[at]; at = at + 1 end
-  local except = {}
-  for j = 1, ne do except[#except + 1] = ARGV[at]; at = at + 1 end
-  if #sets == 1 and #ids == 0 then
-    local n = redis.call('SCARD', sets[1])
-    for _, id in ipairs(except) do n = n - redis.call('SISMEMBER', sets[1], id) end
-    return n
-  end
-  local seen, n = {}, 0
-  for _, key in ipairs(sets) do
-    for _, id in ipairs(redis.call('SMEMBERS', key)) do
-      if not seen[id] then seen[id] = true; n = n + 1 end
-    end
-  end
-  for _, id in ipairs(ids) do
-    if not seen[id] and redis.call('EXISTS', p .. ':sock:' .. id) == 1 then seen[id] = true; n = n + 1 end
-  end
-  for _, id in ipairs(except) do
-    if seen[id] then seen[id] = nil; n = n - 1 end
-  end
-  return n
-end
-`;
-
-/** ARGV: prefix, socketId, userId, nodeId, connectedAt → 1 when added, 0 when already there. */
+/** KEYS: socket. ARGV: userId, nodeId, connectedAt → the owning node of a socket already recorded, nothing when added. */
 export const ADD_SOCKET = new LuaScript(`
-local p, id, u, n, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local sk = p .. ':sock:' .. id
-if redis.call('EXISTS', sk) == 1 then return 0 end
-redis.call('HSET', sk, 'userId', u, 'nodeId', n, 'connectedAt', at)
-redis.call('SADD', p .. ':user:' .. u, id)
-redis.call('SADD', p .. ':users', u)
-redis.call('SADD', p .. ':node:' .. n, id)
-redis.call('SADD', p .. ':sockets', id)
-return 1
+local owner = redis.call('HGET', KEYS[1], 'nodeId')
+if owner then return owner end
+redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'nodeId', ARGV[2], 'connectedAt', ARGV[3])
+return false
 `);
 
-/** ARGV: prefix, socketId → { 1 when removed, then userId, room for each room the user left }. */
-export const REMOVE_SOCKET = new LuaScript(`${REMOVE_FN}
-local left = {}
-local removed = removeSocket(ARGV[1], ARGV[2], left)
-local out = { removed }
-for _, v in ipairs(left) do out[#out + 1] = v end
-return out
+/** KEYS: a set. ARGV: member → 1 when the member made the set non-empty. */
+export const ADD_FIRST = new LuaScript(`
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end
+return 0
+`);
+
+/** KEYS: a set. ARGV: member → 1 when the member was the last one. */
+export const REMOVE_LAST = new LuaScript(`
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+return 0
 `);
 
 /**
- * ARGV: prefix, nodeId, batch, only-if-dead (1/0) → { ids taken from the node, sockets removed,
- * then userId, room for each room a user left }.
- * Called until it takes none, so a node with many sockets never blocks Redis for long in one script. A reaper passes
- * only-if-dead: a node that heart-beats again mid-reap keeps the rest (and re-publishes the lost).
+ * KEYS: socket, socket rooms → { userId, nodeId, rooms... }, nothing for an unknown socket. Marks
+ * the socket as going first, so a join racing its removal either lands before the rooms are read
+ * here (and is left by the removal) or sees the mark and undoes itself.
  */
-export const REMOVE_NODE_BATCH = new LuaScript(`${NOW_FN}${REMOVE_FN}
-local p = ARGV[1]
-if ARGV[4] == '1' then
-  local now = nowMs()
-  local expiry = redis.call('ZSCORE', p .. ':nodes:exp', ARGV[2])
-  if expiry and tonumber(expiry) > now then return { 0, 0 } end
+export const SOCKET_GOING = new LuaScript(`
+local info = redis.call('HMGET', KEYS[1], 'userId', 'nodeId')
+if not info[1] then return false end
+redis.call('HSET', KEYS[1], 'gone', 1)
+local out = { info[1], info[2] or '' }
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = room end
+return out
+`);
+
+/** KEYS: socket, socket rooms. ARGV: room → the socket's userId after recording the room (nothing for an unknown or departing socket). */
+export const SOCKET_JOIN = new LuaScript(`
+local u = redis.call('HGET', KEYS[1], 'userId')
+if not u or redis.call('HEXISTS', KEYS[1], 'gone') == 1 then return false end
+redis.call('SADD', KEYS[2], ARGV[1])
+return u
+`);
+
+/**
+ * KEYS: room sockets, room users. ARGV: socketId, userId → { 1 when the socket was not in the room,
+ * 1 when it is the user's first socket there, 1 when it is the room's first socket }.
+ */
+export const ROOM_JOIN = new LuaScript(`
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return { 0, 0, 0 } end
+local first = redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 and 1 or 0
+local opened = redis.call('SCARD', KEYS[1]) == 1 and 1 or 0
+return { 1, first, opened }
+`);
+
+/**
+ * KEYS: room sockets, room users. ARGV: socketId, userId → { 1 when the socket was in the room,
+ * 1 when it was the user's last socket there, 1 when the room is now empty }.
+ */
+export const ROOM_LEAVE = new LuaScript(`
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return { 0, 0, 0 } end
+local last = 0
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  last = 1
 end
-local ids = redis.call('SPOP', p .. ':node:' .. ARGV[2], tonumber(ARGV[3]))
-local removed, left = 0, {}
-for _, id in ipairs(ids) do removed = removed + removeSocket(p, id, left) end
-local out = { #ids, removed }
-for _, v in ipairs(left) do out[#out + 1] = v end
-return out
+local emptied = 0
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  emptied = 1
+end
+return { 1, last, emptied }
 `);
 
-/**
- * ARGV: prefix, socketId, room → { 1 when the socket was not in the room before (0 also for an
- * unknown socket), the userId when this is the user's first socket in the room }.
- */
-export const JOIN_ROOM = new LuaScript(`
-local p, id, room = ARGV[1], ARGV[2], ARGV[3]
-local sk = p .. ':sock:' .. id
-local u = redis.call('HGET', sk, 'userId')
-if not u then return { 0 } end
-if redis.call('SADD', sk .. ':rooms', room) == 0 then return { 0 } end
-redis.call('SADD', p .. ':room:' .. room, id)
-local c = redis.call('HINCRBY', p .. ':roomu:' .. room, u, 1)
-redis.call('ZADD', p .. ':rooms', 0, room)
-if c == 1 then return { 1, u } end
-return { 1 }
-`);
-
-/** ARGV: prefix, socketId, room → { 1 when the socket was in the room, the userId when it was the user's last }. */
-export const LEAVE_ROOM = new LuaScript(`${LEAVE_FN}
-local p, id, room = ARGV[1], ARGV[2], ARGV[3]
-local sk = p .. ':sock:' .. id
-if redis.call('SREM', sk .. ':rooms', room) == 0 then return { 0 } end
-local u = redis.call('HGET', sk, 'userId')
-if u and leave(p, id, u, room) then return { 1, u } end
-return { 1 }
-`);
-
-/** ARGV: prefix, then the target lists (see COUNT_FN) → recipients. */
-export const COUNT_RECIPIENTS = new LuaScript(`${COUNT_FN}
-return countRecipients(ARGV[1], 2)
+/** KEYS: the members' set. ARGV: except ids → how many members are not excepted. */
+export const COUNT_MEMBERS = new LuaScript(`
+local n = redis.call('SCARD', KEYS[1])
+for i = 1, #ARGV do n = n - redis.call('SISMEMBER', KEYS[1], ARGV[i]) end
+return n
 `);
 
 /*
- * History: a stream's metadata (epoch, last sequence) and its entries, whose ids are `<sequence>-0`
- * so "what followed offset s" is one XRANGE and a gap shows as a missing s + 1.
+ * History: a stream's metadata (epoch, last sequence, writing primary) and its entries, whose ids
+ * are `<sequence>-0`, so "what followed offset s" is one XRANGE and a gap shows as a missing s + 1.
+ *
+ * On a Redis Cluster the metadata also names the primary that wrote it (CLUSTER MYID). A replica
+ * that took over after its primary died may lack the last writes the dead one acknowledged and
+ * published; continuing the same epoch would hand out those offsets again to different messages,
+ * and sockets that had the first ones would take the new ones for repeats. So a stream written by a
+ * different primary than before starts a new epoch: clients behind it get `recovered: false`
+ * instead of a silent hole. ARGV's `cluster` flag is 1 on a cluster.
  */
 const HISTORY_FN = `
 local function base36(n)
@@ -193,102 +115,131 @@ local function base36(n)
   until n == 0
   return out
 end
--- The stream's epoch, creating its metadata when there is none; the caller refreshes its TTL.
-local function epochOf(p, s, now)
-  local mk = p .. ':hmeta:' .. s
-  local e = redis.call('HGET', mk, 'e')
-  if not e then
+local function writer(cluster)
+  if cluster ~= '1' then return '' end
+  return redis.call('CLUSTER', 'MYID')
+end
+-- The stream's epoch, creating its metadata when there is none (or another primary wrote it); the caller refreshes its TTL.
+local function epochOf(mk, hk, now, cluster)
+  local me = writer(cluster)
+  local got = redis.call('HMGET', mk, 'e', 'w')
+  local e = got[1]
+  if not e or (got[2] or '') ~= me then
     e = base36(now)
-    redis.call('HSET', mk, 'e', e, 'n', 0)
-    -- Entries without metadata (evicted) would clash with the restarted sequence.
-    redis.call('DEL', p .. ':hist:' .. s)
+    redis.call('DEL', mk)
+    redis.call('HSET', mk, 'e', e, 'n', 0, 'w', me)
+    -- Entries without metadata (evicted, or another primary's) would clash with the restarted sequence.
+    redis.call('DEL', hk)
   end
-  return mk, e
+  return e
 end
 -- Reads keep a stream's metadata alive: a stream that had messages for metaTtl, one that never
 -- had any (a room only joined) only for quietTtl, so joins alone do not pile up metadata.
-local function ensureMeta(p, s, metaTtl, quietTtl, now)
-  local mk = epochOf(p, s, now)
+local function ensureMeta(mk, hk, metaTtl, quietTtl, now, cluster)
+  epochOf(mk, hk, now, cluster)
   if tonumber(redis.call('HGET', mk, 'n')) > 0 then
     redis.call('PEXPIRE', mk, metaTtl)
   else
     redis.call('PEXPIRE', mk, quietTtl)
   end
-  return mk
 end
-local function append(p, s, payload, ttl, metaTtl, size, now)
-  local mk, e = epochOf(p, s, now)
+local function append(mk, hk, payload, ttl, metaTtl, size, now, cluster)
+  local e = epochOf(mk, hk, now, cluster)
   local n = redis.call('HINCRBY', mk, 'n', 1)
   redis.call('PEXPIRE', mk, metaTtl)
-  local sk = p .. ':hist:' .. s
-  redis.call('XADD', sk, 'MAXLEN', size, n .. '-0', 'm', payload)
-  redis.call('PEXPIRE', sk, ttl)
+  redis.call('XADD', hk, 'MAXLEN', size, n .. '-0', 'm', payload)
+  redis.call('PEXPIRE', hk, ttl)
   return e .. ':' .. n
 end
 `;
 
 /**
- * Idempotency, recipients, history and the publish in one atomic step (why: cluster/push-wire.ts).
- * ARGV: prefix, message id, idempotency ttl ms, history ttl ms, metadata ttl ms, history size,
- * message JSON, publish command (PUBLISH or SPUBLISH), channel, route JSON, stream count, streams,
- * target lists → { 1, first answer } for a repeated id, { 0, recipients, nodes that received it,
- * offset per stream } for a new one. The message goes to Redis once: the history entry and the
- * published push are built from the same argument.
+ * One stream's part of a push (why per stream: docs/scaling.md; the wire: cluster/push-wire.ts).
+ * KEYS: part marker, push answer (on one Redis only; on a cluster the marker again), members' set,
+ * stream metadata, stream history.
+ * ARGV: cluster (1/0), read the answer (1/0), only part: write the answer (1/0), keep (1/0), idempotency ttl ms, history
+ * ttl ms, metadata ttl ms, history size, message JSON, publish channel, route JSON, part index,
+ * then except ids.
+ * → { 1, answer } when the first part finds the push answered (a repeated id);
+ *   { 2, offset } when this part was done by an earlier attempt (nothing is published again);
+ *   { 0, recipients of this stream, receivers, offset } otherwise.
+ * On one Redis the only part also writes the answer, so a push to one stream is one atomic step.
  */
-export const ADMIT_PUSH = new LuaScript(`${NOW_FN}${COUNT_FN}${HISTORY_FN}
-local p = ARGV[1]
-local mk = p .. ':msg:' .. ARGV[2]
-local prior = redis.call('GET', mk)
-if prior then return { 1, prior } end
-local ns = tonumber(ARGV[11])
-local n = countRecipients(p, 12 + ns)
-redis.call('SET', mk, n, 'PX', tonumber(ARGV[3]))
-local offsets = {}
-if ns > 0 then
-  local now = nowMs()
-  for j = 1, ns do
-    offsets[j] = append(p, ARGV[11 + j], ARGV[7], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-  end
+export const PUSH_PART = new LuaScript(`${NOW_FN}${HISTORY_FN}
+local cluster, first, only, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if first == '1' then
+  local prior = redis.call('GET', KEYS[2])
+  if prior and prior ~= '' then return { 1, prior } end
 end
--- Offsets are base 36, a colon and digits: quoting them is all the JSON they need.
-local quoted = {}
-for j, o in ipairs(offsets) do quoted[j] = '"' .. o .. '"' end
-local receivers = redis.call(ARGV[8], ARGV[9], '[[' .. table.concat(quoted, ',') .. '],' .. ARGV[7] .. ',' .. ARGV[10] .. ']')
-local out = { 0, n, receivers }
-for _, o in ipairs(offsets) do out[#out + 1] = o end
-return out
-`);
-
-/** ARGV: prefix, message id, answer ("recipients:acked") → updates a remembered id's answer, keeping its TTL. */
-export const RECORD_ANSWER = new LuaScript(`
-redis.call('SET', ARGV[1] .. ':msg:' .. ARGV[2], ARGV[3], 'XX', 'KEEPTTL')
-return 0
-`);
-
-/** ARGV: prefix, stream, metadata ttl ms, history ttl ms → the stream's position (metadata created when missing). */
-export const HISTORY_POSITION = new LuaScript(`${NOW_FN}${HISTORY_FN}
-local mk = ensureMeta(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), nowMs())
-return redis.call('HGET', mk, 'e') .. ':' .. redis.call('HGET', mk, 'n')
+local ttl = tonumber(ARGV[5])
+if only ~= '1' then
+  local done = redis.call('GET', KEYS[1])
+  if done then return { 2, done } end
+end
+local n = redis.call('SCARD', KEYS[3])
+for i = 13, #ARGV do n = n - redis.call('SISMEMBER', KEYS[3], ARGV[i]) end
+local offset = ''
+if keep == '1' then
+  offset = append(KEYS[4], KEYS[5], ARGV[9], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), nowMs(), cluster)
+end
+if only == '1' then
+  redis.call('SET', KEYS[2], n, 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], offset, 'PX', ttl)
+end
+local offsets = '[]'
+if offset ~= '' then offsets = '["' .. offset .. '"]' end
+local receivers = redis.call('SPUBLISH', ARGV[10], '[' .. offsets .. ',' .. ARGV[9] .. ',' .. ARGV[11] .. ',' .. ARGV[12] .. ']')
+return { 0, n, receivers, offset }
 `);
 
 /**
- * ARGV: prefix, stream, metadata ttl ms, epoch, sequence, limit, history ttl ms, page bytes →
- * { covered 1/0, position, more 1/0, then entry id and message JSON for each message after the
- * sequence } (entries only when covered). A page ends after `limit` entries, or before the entry
- * that would take its messages past `page bytes` (the first entry always fits).
+ * KEYS: push answer. ARGV: idempotency ttl ms → the answer of a push already answered, nothing
+ * otherwise (then marks it begun, so a push to socket ids alone has a record in its slot).
+ */
+export const PUSH_BEGIN = new LuaScript(`
+local prior = redis.call('GET', KEYS[1])
+if prior and prior ~= '' then return prior end
+if not prior then redis.call('SET', KEYS[1], '', 'PX', tonumber(ARGV[1])) end
+return false
+`);
+
+/** KEYS: push answer. ARGV: answer ("recipients" or "recipients:acked"), idempotency ttl ms. */
+export const PUSH_ANSWER = new LuaScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 0
+`);
+
+/** KEYS: push answer. ARGV: answer ("recipients:acked") → updates a remembered answer, keeping its TTL. */
+export const RECORD_ANSWER = new LuaScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
+return 0
+`);
+
+/** KEYS: stream metadata, history. ARGV: metadata ttl ms, history ttl ms, cluster → the stream's position (metadata created when missing). */
+export const HISTORY_POSITION = new LuaScript(`${NOW_FN}${HISTORY_FN}
+ensureMeta(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), nowMs(), ARGV[3])
+return redis.call('HGET', KEYS[1], 'e') .. ':' .. redis.call('HGET', KEYS[1], 'n')
+`);
+
+/**
+ * KEYS: stream metadata, history. ARGV: metadata ttl ms, epoch, sequence, limit, history ttl ms,
+ * page bytes, cluster → { covered 1/0, position, more 1/0, then entry id and message JSON for each
+ * message after the sequence } (entries only when covered). A page ends after `limit` entries, or
+ * before the entry that would take its messages past `page bytes` (the first entry always fits).
  */
 export const HISTORY_READ = new LuaScript(`${NOW_FN}${HISTORY_FN}
-local p, s = ARGV[1], ARGV[2]
-local mk = ensureMeta(p, s, tonumber(ARGV[3]), tonumber(ARGV[7]), nowMs())
+local mk, hk = KEYS[1], KEYS[2]
+ensureMeta(mk, hk, tonumber(ARGV[1]), tonumber(ARGV[5]), nowMs(), ARGV[7])
 local e, n = redis.call('HGET', mk, 'e'), tonumber(redis.call('HGET', mk, 'n'))
 local pos = e .. ':' .. n
-local since = tonumber(ARGV[5])
-if e ~= ARGV[4] or since > n then return { 0, pos, 0 } end
+local since = tonumber(ARGV[3])
+if e ~= ARGV[2] or since > n then return { 0, pos, 0 } end
 if since == n then return { 1, pos, 0 } end
 local first = string.format('%d-0', since + 1)
-local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[8])
+local limit, budget = tonumber(ARGV[4]), tonumber(ARGV[6])
 -- One entry past the page says whether more follow without a second read.
-local got = redis.call('XRANGE', p .. ':hist:' .. s, first, '+', 'COUNT', limit + 1)
+local got = redis.call('XRANGE', hk, first, '+', 'COUNT', limit + 1)
 if #got == 0 or got[1][1] ~= first then return { 0, pos, 0 } end
 local out = { 1, pos, 0 }
 local bytes = 0
@@ -324,56 +275,58 @@ return 0
 `);
 
 /*
- * Node registry: P:nodes hash nodeId → status JSON, P:nodes:exp zset nodeId → expiry (ms, Redis
- * clock, so nodes with skewed clocks still agree on who is dead).
+ * Node registry (slot {g}): nodes hash nodeId → status JSON, nodes:exp zset nodeId → expiry (ms,
+ * Redis clock, so nodes with skewed clocks still agree on who is dead).
  */
 
-/** ARGV: prefix, nodeId, status JSON, ttl ms → 1 when the node had been presumed dead (its presence may be gone). */
+/** KEYS: nodes, expiries. ARGV: nodeId, status JSON, ttl ms → 1 when the node had been presumed dead (its presence may be gone). */
 export const HEARTBEAT = new LuaScript(`${NOW_FN}
-local p, id = ARGV[1], ARGV[2]
 local now = nowMs()
-local prev = redis.call('ZSCORE', p .. ':nodes:exp', id)
-redis.call('HSET', p .. ':nodes', id, ARGV[3])
-redis.call('ZADD', p .. ':nodes:exp', now + tonumber(ARGV[4]), id)
+local prev = redis.call('ZSCORE', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 if prev and tonumber(prev) < now then return 1 end
 return 0
 `);
 
-/** ARGV: prefix → { now, id1, expiry1, id2, expiry2, ... } and the status JSONs fetched separately. */
+/** KEYS: nodes, expiries → { now, id1, expiry1, status1, id2, ... }. */
 export const LIST_NODES = new LuaScript(`${NOW_FN}
-local p = ARGV[1]
-local now = nowMs()
-local out = { tostring(now) }
-local exp = redis.call('ZRANGE', p .. ':nodes:exp', 0, -1, 'WITHSCORES')
+local out = { tostring(nowMs()) }
+local exp = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = 1, #exp, 2 do
   out[#out + 1] = exp[i]
   out[#out + 1] = exp[i + 1]
-  out[#out + 1] = redis.call('HGET', p .. ':nodes', exp[i]) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[1], exp[i]) or ''
 end
 return out
 `);
 
-/**
- * ARGV: prefix, forget-after ms → ids of expired nodes that still own presence entries (the caller
- * removes them). Nodes expired longer than forget-after, and owning nothing, leave the listing.
- */
-export const FIND_DEAD_NODES = new LuaScript(`${NOW_FN}
-local p = ARGV[1]
+/** KEYS: expiries. ARGV: forget-after ms → { id, 1 when expired longer than forget-after, ... } for every expired node. */
+export const EXPIRED_NODES = new LuaScript(`${NOW_FN}
 local now = nowMs()
-local forgetBefore = now - tonumber(ARGV[2])
-local dead = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':nodes:exp', '-inf', '(' .. now, 'WITHSCORES')) do
-  dead[#dead + 1] = id
-end
+local forgetBefore = now - tonumber(ARGV[1])
 local out = {}
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'WITHSCORES')
 for i = 1, #dead, 2 do
-  local id, expiry = dead[i], tonumber(dead[i + 1])
-  if redis.call('SCARD', p .. ':node:' .. id) > 0 then
-    out[#out + 1] = id
-  elseif expiry < forgetBefore then
-    redis.call('HDEL', p .. ':nodes', id)
-    redis.call('ZREM', p .. ':nodes:exp', id)
-  end
+  out[#out + 1] = dead[i]
+  out[#out + 1] = tonumber(dead[i + 1]) < forgetBefore and 1 or 0
 end
 return out
+`);
+
+/** KEYS: nodes, expiries. ARGV: nodeId, forget-after ms → drops a node that is still expired that long. */
+export const FORGET_NODE = new LuaScript(`${NOW_FN}
+local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if expiry and tonumber(expiry) < nowMs() - tonumber(ARGV[2]) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 0
+`);
+
+/** KEYS: expiries. ARGV: nodeId → 1 when the node is expired (a reaper checks before each batch). */
+export const NODE_EXPIRED = new LuaScript(`${NOW_FN}
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expiry and tonumber(expiry) > nowMs() then return 0 end
+return 1
 `);

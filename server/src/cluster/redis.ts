@@ -1,33 +1,68 @@
 import { createHash } from 'node:crypto';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import type { Logger } from '../lib/logger';
 
-/** node-redis with pushgate's settings; see createRedisConnections for why. */
+/** Options every connection gets, standalone or to a cluster node; see createRedisConnections for why. */
+const connectionOptions = {
+  disableOfflineQueue: true,
+  socket: {
+    connectTimeout: 2000,
+    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000),
+  },
+};
+
 function newClient(url: string) {
-  return createClient({
-    url,
-    disableOfflineQueue: true,
+  return createClient({ ...connectionOptions, url, commandOptions: { timeout: REDIS_COMMAND_TIMEOUT_MS } });
+}
+
+/**
+ * A Redis Cluster client from seed URLs. It finds the shards itself and re-reads the topology when
+ * a node stays unreachable for a second (a primary died and its replica is taking over), moving
+ * sharded subscriptions to the new owner of their slots.
+ */
+function newCluster(seeds: string[]) {
+  return createCluster({
+    rootNodes: seeds.map((url) => ({ url })),
+    defaults: connectionOptions,
     commandOptions: { timeout: REDIS_COMMAND_TIMEOUT_MS },
-    socket: {
-      connectTimeout: 2000,
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000),
-    },
+    topologyRefreshOnReconnectionAttemptStrategy: 1000,
   });
 }
 
-export type RedisClient = ReturnType<typeof newClient>;
+type Standalone = ReturnType<typeof newClient>;
+type Cluster = ReturnType<typeof newCluster>;
+/** A connection to one Redis, or a client of a whole Redis Cluster. */
+export type RedisClient = Standalone | Cluster;
+
+const isCluster = (c: RedisClient): c is Cluster => 'masters' in c;
+
+/**
+ * One command, routed in a cluster to the shard that owns `key` (every command pushgate sends
+ * names its keys, and multi-key ones keep them in one hash slot).
+ */
+export function send<T>(client: RedisClient, key: string, args: (string | number)[]): Promise<T> {
+  const argv = args.map(String);
+  return isCluster(client) ? client.sendCommand<T>(key, false, argv) : client.sendCommand<T>(argv);
+}
 
 export interface RedisConnections {
-  /** Commands: presence, idempotency, rate limits, node registry. */
+  /** Commands: presence, idempotency, history, rate limits, node registry. */
   data: RedisClient;
-  /** Adapter publisher and subscriber (a subscriber cannot run other commands). */
+  /** Publisher and subscriber (a subscribing connection cannot run other commands). */
   pub: RedisClient;
   sub: RedisClient;
+  /** A Redis Cluster (REDIS_CLUSTER), rather than one Redis. */
+  cluster: boolean;
   /** true while every connection is ready. */
   isUp(): boolean;
   /** Connects all three; resolves when up or after `waitMs` (the node then starts not-ready and keeps retrying). */
   connect(waitMs: number): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * `lost` when one of the subscriber's connections drops (what is published meanwhile is missed),
+   * `back` each time one is ready again (node-redis re-subscribes before it says so).
+   */
+  watchSubscriber(lost: () => void, back: () => void): void;
 }
 
 /** Per-command bound: a stalled Redis must not hang an HTTP request or a handshake. @default 2000 */
@@ -38,25 +73,44 @@ export const REDIS_COMMAND_TIMEOUT_MS = 2000;
  * made during an outage would wait for Redis to come back. Here commands fail at once while the
  * connection is down (disableOfflineQueue), each has a timeout, and reconnection backs off to at
  * most 1 s so the node is ready again soon after Redis returns.
+ *
+ * With `cluster`, `url` is a comma-separated list of seed nodes of a Redis Cluster; each of the
+ * three clients then holds a connection per shard.
  */
-export function createRedisConnections(url: string, logger: Logger, onChange?: (up: boolean) => void): RedisConnections {
-  const make = (role: string) => {
-    const client = newClient(url);
+export function createRedisConnections(url: string, opts: { cluster: boolean }, logger: Logger, onChange?: (up: boolean) => void): RedisConnections {
+  const seeds = url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  let closed = false;
+  const make = (role: string): RedisClient => {
+    const client = opts.cluster ? newCluster(seeds) : newClient(seeds[0]!);
     let lastLogged = 0;
-    client.on('error', (err: Error) => {
+    const onError = (err: Error) => {
       // node-redis emits an error per failed reconnect attempt: log at most one line every 10 s.
       const now = Date.now();
       if (now - lastLogged > 10_000) {
         lastLogged = now;
         logger.warn('redis connection error', { role, error: err.message });
       }
-    });
-    client.on('ready', () => {
-      logger.info('redis ready', { role });
-      onChange?.(conns.isUp());
-    });
-    client.on('end', () => onChange?.(false));
-    client.on('reconnecting', () => onChange?.(false));
+    };
+    const events = client as unknown as NodeJS.EventEmitter;
+    events.on('error', onError);
+    if (opts.cluster) {
+      events.on('node-error', onError);
+      events.on('connect', () => {
+        logger.info('redis cluster ready', { role });
+        onChange?.(conns.isUp());
+      });
+      events.on('disconnect', () => onChange?.(false));
+    } else {
+      events.on('ready', () => {
+        logger.info('redis ready', { role });
+        onChange?.(conns.isUp());
+      });
+      events.on('end', () => onChange?.(false));
+      events.on('reconnecting', () => onChange?.(false));
+    }
     return client;
   };
 
@@ -65,28 +119,36 @@ export function createRedisConnections(url: string, logger: Logger, onChange?: (
   const sub = make('sub');
   const all = [data, pub, sub];
 
+  /** A cluster client gives up when no seed answers: try again every second until closed. */
+  const open = (c: RedisClient): void => {
+    // connect() settles only once connected: never await it unbounded.
+    (c.connect() as Promise<unknown>).catch((err: Error) => {
+      logger.warn('redis connect failed', { error: err.message });
+      if (opts.cluster && !closed && !c.isOpen) setTimeout(() => !closed && open(c), 1000).unref();
+    });
+  };
+
   const conns: RedisConnections = {
     data,
     pub,
     sub,
+    cluster: opts.cluster,
     isUp: () => all.every((c) => c.isReady),
     async connect(waitMs) {
-      for (const c of all) {
-        // connect() settles only once connected: never await it unbounded.
-        c.connect().catch((err: Error) => logger.warn('redis connect failed', { error: err.message }));
-      }
+      for (const c of all) open(c);
       const deadline = Date.now() + waitMs;
       while (!conns.isUp() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       return conns.isUp();
     },
     async close() {
+      closed = true;
       // close() lets commands already sent finish (the adapter's last UNSUBSCRIBE among them:
       // destroy() would reject it where nobody catches it); a Redis that does not answer gets 1 s.
       await Promise.all(
         all.map(async (c) => {
           if (!c.isOpen) return;
           const timer = new Promise<void>((r) => setTimeout(r, 1000).unref());
-          await Promise.race([c.close().catch(() => undefined), timer]);
+          await Promise.race([(c.close() as Promise<unknown>).catch(() => undefined), timer]);
           if (c.isOpen) {
             try {
               c.destroy();
@@ -97,6 +159,11 @@ export function createRedisConnections(url: string, logger: Logger, onChange?: (
         }),
       );
     },
+    watchSubscriber(lost, back) {
+      const events = sub as unknown as NodeJS.EventEmitter;
+      for (const e of opts.cluster ? ['node-reconnecting', 'node-disconnect'] : ['reconnecting', 'end']) events.on(e, lost);
+      events.on(opts.cluster ? 'node-ready' : 'ready', back);
+    },
   };
   return conns;
 }
@@ -104,7 +171,8 @@ export function createRedisConnections(url: string, logger: Logger, onChange?: (
 /**
  * A Lua script run with EVALSHA, falling back to EVAL when Redis does not know it yet (first use,
  * or after a restart emptied the script cache). Multi-key updates go through scripts so each is
- * atomic and costs one round trip.
+ * atomic and costs one round trip. Every script names its keys, all in one hash slot, and runs on
+ * the shard that owns them.
  */
 export class LuaScript {
   private readonly sha: string;
@@ -113,13 +181,13 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run<T>(client: RedisClient, keys: string[], args: (string | number)[]): Promise<T> {
-    const tail = [String(keys.length), ...keys, ...args.map(String)];
+  async run<T>(client: RedisClient, keys: [string, ...string[]], args: (string | number)[]): Promise<T> {
+    const tail = [keys.length, ...keys, ...args];
     try {
-      return await client.sendCommand<T>(['EVALSHA', this.sha, ...tail]);
+      return await send<T>(client, keys[0], ['EVALSHA', this.sha, ...tail]);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.sendCommand<T>(['EVAL', this.source, ...tail]);
+      return send<T>(client, keys[0], ['EVAL', this.source, ...tail]);
     }
   }
 }

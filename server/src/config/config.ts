@@ -29,8 +29,10 @@ export interface Config {
   redisUrl: string | null;
   /** Prefix of every Redis key and pub/sub channel, so several clusters (or tests) can share a Redis. @default 'pushgate' */
   redisPrefix: string;
-  /** Use the sharded adapter (SSUBSCRIBE, Redis ≥ 7) for Redis Cluster deployments. @default false */
+  /** Use Socket.IO's sharded adapter (SSUBSCRIBE) on a single Redis too. @default false */
   redisSharded: boolean;
+  /** REDIS_URL names seed nodes of a Redis Cluster (comma-separated); implies the sharded adapter. @default false */
+  redisCluster: boolean;
   jwt: JwtKeys & { issuer: string | null; audience: string | null };
   /** Set when the secret was generated at start-up (development only): printed so tools can sign tokens. */
   generatedJwtSecret: string | null;
@@ -105,8 +107,13 @@ const envSchema = z.object({
   PORT: int(3000).pipe(z.number().max(65535)),
   HOST: z.string().default('0.0.0.0'),
   REDIS_URL: optional,
-  REDIS_PREFIX: z.string().regex(/^[\w:{}.-]{1,64}$/).default('pushgate'),
+  // No braces: keys carry their own hash tags (cluster/redis-keys.ts), and a tag in the prefix would put them all in one slot.
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w:.-]{1,64}$/, 'REDIS_PREFIX must be 1-64 of A-Z a-z 0-9 _ : . - (no braces: keys carry their own hash tags)')
+    .default('pushgate'),
   REDIS_SHARDED: flag(false),
+  REDIS_CLUSTER: flag(false),
   NODE_ID: optional,
   JWT_SECRET: optional,
   JWT_SECRETS: optional,
@@ -263,6 +270,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL ?? null,
     redisPrefix: e.REDIS_PREFIX,
     redisSharded: e.REDIS_SHARDED,
+    redisCluster: e.REDIS_CLUSTER,
     jwt: { ...jwt, issuer: e.JWT_ISSUER ?? null, audience: e.JWT_AUDIENCE ?? null },
     generatedJwtSecret,
     apiKeys,

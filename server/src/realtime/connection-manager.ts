@@ -1,4 +1,4 @@
-import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+import type { NodeId, Room, SocketId, Stream, UserId } from '../contracts/socket-events';
 import type { PresenceStore } from '../cluster/presence-store';
 import type { Clock } from '../lib/clock';
 import type { Logger } from '../lib/logger';
@@ -23,7 +23,14 @@ export class ConnectionManager {
   private readonly users = new Map<UserId, Set<SocketId>>();
 
   constructor(
-    private readonly deps: { nodeId: NodeId; presence: PresenceStore; clock: Clock; logger: Logger },
+    private readonly deps: {
+      nodeId: NodeId;
+      presence: PresenceStore;
+      clock: Clock;
+      logger: Logger;
+      /** Resolves once this node hears the stream's pushes (cluster/push-bus.ts); absent on a single node. */
+      listen?: (stream: Stream) => Promise<void>;
+    },
   ) {}
 
   get socketCount(): number {
@@ -36,9 +43,11 @@ export class ConnectionManager {
 
   add(socket: PgSocket): void {
     const { userId, connectedAt } = socket.data;
-    void socket.join(userRoom(userId));
-    const registered = this.deps.presence
-      .addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt })
+    const personal = userRoom(userId);
+    void socket.join(personal);
+    // Listening first: a push that counts the socket must not be published before its node hears it.
+    const registered = (this.deps.listen?.(personal) ?? Promise.resolve())
+      .then(() => this.deps.presence.addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt }))
       .catch((err: Error) => {
         // Redis is down: the socket still works locally; resync() publishes it once Redis is back.
         this.deps.logger.warn('presence: could not register socket', { socketId: socket.id, error: err.message });

@@ -23,7 +23,15 @@ export function checkRoomName(room: unknown): Room {
  */
 export class RoomManager {
   constructor(
-    private readonly deps: { connections: ConnectionManager; presence: PresenceStore; router: MessageRouter; cluster: ClusterCommands; logger: Logger },
+    private readonly deps: {
+      connections: ConnectionManager;
+      presence: PresenceStore;
+      router: MessageRouter;
+      cluster: ClusterCommands;
+      logger: Logger;
+      /** Resolves once this node hears the room's pushes (cluster/push-bus.ts); absent on a single node. */
+      listen?: (stream: Room) => Promise<void>;
+    },
   ) {}
 
   async join(socket: PgSocket, rawRoom: unknown): Promise<Room> {
@@ -47,11 +55,15 @@ export class RoomManager {
     return this.deps.router.authorize(socket.data.userId, socket.id, room);
   }
 
-  /** Joins locally first so no push addressed after the presence write can miss the socket. */
+  /**
+   * Joins locally, and listens to the room's channel, before the presence write, so no push
+   * addressed after that write can miss the socket.
+   */
   async joinLocal(socket: PgSocket, room: Room): Promise<void> {
     await this.deps.connections.registered(socket.id);
     await socket.join(room);
     try {
+      await this.deps.listen?.(room);
       await this.deps.presence.joinRoom(socket.id, room);
     } catch (err) {
       await socket.leave(room);
