@@ -1,6 +1,6 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from '../lib/logger';
-import type { RedisConnections } from './redis';
+import type { RedisClient, RedisConnections } from './redis';
 
 /**
  * The Socket.IO Redis adapter on pushgate's pub/sub connections, for everything but pushes (which
@@ -12,7 +12,32 @@ import type { RedisConnections } from './redis';
 export function redisBus(conns: RedisConnections, prefix: string, sharded: boolean, logger: Logger) {
   logFailedPublishes(conns, logger);
   // requestsTimeout bounds serverSideEmitWithAck (cluster-wide join/leave/disconnect) and fetchSockets.
-  return sharded ? createShardedAdapter(conns.pub, conns.sub, { channelPrefix: `${prefix}#io` }) : createAdapter(conns.pub, conns.sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
+  return sharded ? createShardedAdapter(conns.pub, subscribeOnceConnected(conns), { channelPrefix: `${prefix}#io` }) : createAdapter(conns.pub, conns.sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
+}
+
+/**
+ * The sharded adapter subscribes in its constructor, before the node has connected. A single
+ * Redis' client keeps the subscription and sends it once connected; node-redis' cluster client
+ * throws instead, having no shard to send it to yet. For a cluster, the adapter gets the subscriber
+ * behind a view whose subscription calls wait for the cluster's first connect.
+ */
+function subscribeOnceConnected(conns: RedisConnections): RedisClient {
+  const sub = conns.sub;
+  if (!conns.cluster) return sub;
+  const waiting: (() => void)[] = [];
+  (sub as unknown as NodeJS.EventEmitter).on('connect', () => {
+    for (const run of waiting.splice(0)) run();
+  });
+  return new Proxy(sub, {
+    get(target, prop) {
+      // Read from the client itself (not the proxy): its methods use private fields.
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...a: unknown[]) => unknown).bind(target);
+      if (prop !== 'sSubscribe' && prop !== 'sUnsubscribe') return fn;
+      return (...args: unknown[]) => (target.isReady ? fn(...args) : new Promise((resolve, reject) => waiting.push(() => (fn(...args) as Promise<unknown>).then(resolve, reject))));
+    },
+  });
 }
 
 /**

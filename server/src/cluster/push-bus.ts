@@ -1,7 +1,7 @@
 import type { NodeId, Stream } from '../contracts/socket-events';
 import type { Logger } from '../lib/logger';
 import { decodeWire, type PushWire } from './push-wire';
-import { send, type RedisConnections } from './redis';
+import { send, type RedisClient, type RedisConnections } from './redis';
 import type { RedisKeys } from './redis-keys';
 
 /** Where a stream's subscription stands; `off` is retried each time the subscriber is back. */
@@ -83,7 +83,7 @@ export class RedisPushBus {
       const acked = Number(raw.slice(at + 1));
       if (at > 0 && Number.isInteger(acked)) this.on.receipt(raw.slice(0, at), acked);
     };
-    Promise.all([sub.sSubscribe(keys.nodeChannel(nodeId), this.onPush), sub.sSubscribe(keys.ackChannel(nodeId), onReceipt)]).catch((err: Error) => {
+    Promise.all([subscribe(sub, keys.nodeChannel(nodeId), this.onPush), subscribe(sub, keys.ackChannel(nodeId), onReceipt)]).catch((err: Error) => {
       this.subscribed = false;
       logger.warn('could not subscribe to pushes; retrying when Redis is back', { error: err.message });
     });
@@ -98,7 +98,7 @@ export class RedisPushBus {
     const now = this.streams.get(stream);
     if (now && now.state !== 'off') return now.done;
     const entry: Listening = { state: 'pending', done: Promise.resolve() };
-    entry.done = this.conns.sub.sSubscribe(this.opts.keys.streamChannel(stream), this.onPush).then(
+    entry.done = subscribe(this.conns.sub, this.opts.keys.streamChannel(stream), this.onPush).then(
       () => {
         if (this.streams.get(stream) === entry) entry.state = 'on';
       },
@@ -121,7 +121,9 @@ export class RedisPushBus {
     if (!was) return;
     this.streams.delete(stream);
     if (was.state === 'off') return;
-    this.conns.sub.sUnsubscribe(this.opts.keys.streamChannel(stream), this.onPush).catch((err: Error) => this.opts.logger.debug('could not unsubscribe a stream', { stream, error: err.message }));
+    Promise.resolve()
+      .then(() => this.conns.sub.sUnsubscribe(this.opts.keys.streamChannel(stream), this.onPush))
+      .catch((err: Error) => this.opts.logger.debug('could not unsubscribe a stream', { stream, error: err.message }));
   }
 
   /** Streams this node listens to, or is subscribing to. */
@@ -142,5 +144,14 @@ export class RedisPushBus {
   report(node: NodeId, token: string, acked: number): void {
     const channel = this.opts.keys.ackChannel(node);
     send(this.conns.pub, channel, ['SPUBLISH', channel, `${token}:${acked}`]).catch((err: Error) => this.opts.logger.debug('could not report receipts', { node, error: err.message }));
+  }
+}
+
+/** SSUBSCRIBE that always answers with a promise (node-redis' cluster client throws while it has no connection). */
+function subscribe(client: RedisClient, channel: string, listener: (raw: string) => void): Promise<void> {
+  try {
+    return client.sSubscribe(channel, listener);
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

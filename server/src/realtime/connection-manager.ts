@@ -41,7 +41,8 @@ export class ConnectionManager {
     return this.users.size;
   }
 
-  add(socket: PgSocket): void {
+  /** @returns once the socket is registered (or registering failed and was logged: resync() retries). */
+  add(socket: PgSocket): Promise<void> {
     const { userId, connectedAt } = socket.data;
     const personal = userRoom(userId);
     void socket.join(personal);
@@ -57,6 +58,7 @@ export class ConnectionManager {
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(socket.id);
     this.armExpiry(socket.id);
+    return registered;
   }
 
   async remove(socket: PgSocket): Promise<void> {

@@ -63,14 +63,16 @@ export class Recovery {
   ) {}
 
   /**
-   * Sets up a new connection: `join` puts the socket in its personal room, then the welcome goes
-   * out with the personal stream's position, then the streams in `recover` are replayed. Nothing
-   * live reaches the socket before the welcome or before a replayed message.
+   * Sets up a new connection: `join` puts the socket in its personal room and registers it (in a
+   * cluster: the node listens to its stream, then presence counts it), then the welcome goes out
+   * with the personal stream's position, then the streams in `recover` are replayed. Nothing live
+   * reaches the socket before the welcome or before a replayed message, and a push made after the
+   * welcome counts and reaches the socket.
    */
-  async connect(socket: PgSocket, join: () => void, welcome: (offsets?: Record<Stream, Offset>) => void, recover: unknown): Promise<void> {
+  async connect(socket: PgSocket, join: () => Promise<void>, welcome: (offsets?: Record<Stream, Offset>) => void, recover: unknown): Promise<void> {
     const history = this.deps.history;
     if (!history) {
-      join();
+      await join();
       welcome();
       if (recover !== undefined && recover !== null) socket.emit('recovered', await this.rejoinOnly(socket, recover));
       return;
@@ -78,7 +80,7 @@ export class Recovery {
     const gate = this.gateOf(socket);
     gate.hold();
     try {
-      join();
+      const registered = join();
       const personal = userRoom(socket.data.userId);
       const offsets: Record<Stream, Offset> = {};
       try {
@@ -87,6 +89,7 @@ export class Recovery {
       } catch (err) {
         this.deps.logger.warn('history: could not read the personal stream position', { socketId: socket.id, error: (err as Error).message });
       }
+      await registered;
       gate.pass(() => welcome(offsets));
       if (recover === undefined || recover === null) return;
       const report = await this.recoverAll(socket, recover);
