@@ -104,7 +104,8 @@ describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
         // The new primary starts the stream over (another writer): the client is told, never left with a silent hole.
         expect({ room, recovered: r.recovered }).toEqual({ room, recovered: false });
       } else {
-        expect({ room, recovered: r.recovered, lost: back.lost, refused: s.refused }).toEqual({ room, recovered: true, lost: 0, refused: 0 });
+        // Refusals happen here too (a push's id record may hash to the failed shard): retried, delivered once.
+        expect({ room, recovered: r.recovered, lost: back.lost }).toEqual({ room, recovered: true, lost: 0 });
       }
       // Whatever was sent after the returning client was back reached it.
       const later = s.sent.slice(afterReturn.get(room)!);

@@ -23,7 +23,9 @@ export class RedisCluster {
   private constructor(readonly servers: RedisServer[]) {}
 
   static async start({ primaries = 3, replicas = 1, nodeTimeoutMs = 1000 } = {}): Promise<RedisCluster> {
-    const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-require-full-coverage', 'no'];
+    // A replica that never synced cannot take over, and by default a primary waits 5 s to batch
+    // replicas into one diskless transfer: here the first sync starts at once.
+    const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-require-full-coverage', 'no', '--repl-diskless-sync-delay', '0'];
     const servers = await Promise.all(Array.from({ length: primaries * (1 + replicas) }, () => RedisServer.start(args)));
     const cluster = new RedisCluster(servers);
     try {
@@ -56,7 +58,10 @@ export class RedisCluster {
     throw new Error(`no cluster node answered: ${String(lastErr)}`);
   }
 
-  /** Resolves once every live node reports `cluster_state:ok`, with `primaries` primaries serving slots and `replicas` replicas in all. */
+  /**
+   * Resolves once every live node reports `cluster_state:ok`, with `primaries` primaries serving
+   * slots and `replicas` replicas in all, each replica's link to its primary up (synced).
+   */
   async settled(primaries: number, replicas: number, timeoutMs = 20000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -66,8 +71,10 @@ export class RedisCluster {
       const ok = states.every((info) => /cluster_state:ok/.test(info));
       const nodes = ok ? await this.nodes().catch(() => []) : [];
       const p = nodes.filter((n) => n.role === 'master' && n.slots.length > 0).length;
-      const r = nodes.filter((n) => n.role === 'slave').length;
-      if (ok && p === primaries && r === replicas) return;
+      const replicaNodes = nodes.filter((n) => n.role === 'slave');
+      const r = replicaNodes.length;
+      const synced = ok && (await Promise.all(replicaNodes.map((n) => run('redis-cli', ['-p', String(n.port), 'info', 'replication'], { timeout: 5000 }).then((x) => /master_link_status:up/.test(x.stdout), () => false)))).every(Boolean);
+      if (ok && p === primaries && r === replicas && synced) return;
       if (Date.now() > deadline) throw new Error(`Redis Cluster not settled within ${timeoutMs} ms: ${p} primaries, ${r} replicas, states ${states.map((i) => /cluster_state:(\w+)/.exec(i)?.[1]).join(',')}`);
       await new Promise((res) => setTimeout(res, 100));
     }
