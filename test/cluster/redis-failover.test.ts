@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
+import request from 'supertest';
 import { promisify } from 'node:util';
 import { RecoveringClient, SteadySender, type Tally } from '../support/delivery-count';
-import { closeAllClients, eventually, startNode, type TestNode } from '../support/node';
+import { ADMIN_KEY, closeAllClients, eventually, startNode, type TestNode } from '../support/node';
 import { uniquePrefix } from '../support/redis';
 import { RedisCluster, type ClusterNode } from '../support/redis-cluster';
 
@@ -16,6 +17,7 @@ const run = promisify(execFile);
  */
 
 const EVERY_MS = 20;
+const auth = { Authorization: `Bearer ${ADMIN_KEY}` };
 const ROOMS = Array.from({ length: 12 }, (_, i) => `fo:${i}`);
 
 async function slotOf(port: number, key: string): Promise<number> {
@@ -113,4 +115,47 @@ describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
     }
     process.stdout.write(`redis cluster failover: ${JSON.stringify({ promotedMs, servingMs, figures })}\n`);
   }, 90_000);
+
+  it('a push to two rooms whose second shard stalls is answered 503, and its retry with the same id delivers each part exactly once', async () => {
+    const nodes = (await cluster.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0);
+    const seed = nodes[0]!.port;
+    const portOf = async (tag: string) => owner(nodes, await slotOf(seed, `{${tag}}`)).port;
+    const rooms = Array.from({ length: 12 }, (_, i) => `pf:${i}`);
+    const ports = await Promise.all(rooms.map((r) => portOf(`r:${r}`)));
+    const r1 = rooms[0]!;
+    const i2 = ports.findIndex((p) => p !== ports[0]);
+    const r2 = rooms[i2]!;
+    const stalled = ports[i2]!;
+    // An id whose record lives on neither shard, so the first part is admitted and the second is not.
+    let id = '';
+    for (let i = 0; !id; i++) if (![ports[0], stalled].includes(await portOf(`m:pf-${i}`))) id = `pf-${i}`;
+
+    const inR1 = new RecoveringClient(b.url, 'pf-one', ['pf:*']);
+    const inR2 = new RecoveringClient(b.url, 'pf-two', ['pf:*']);
+    clients.push(inR1, inR2);
+    await Promise.all([inR1.nextWelcome(), inR2.nextWelcome()]);
+    await inR1.join(r1);
+    await inR2.join(r2);
+
+    // Writes (scripts included) on the second room's shard wait 3 s: longer than the node's 2 s command timeout.
+    await run('redis-cli', ['-p', String(stalled), 'client', 'pause', '3000', 'write']);
+    const body = { rooms: [r1, r2], event: 'pf', data: { n: 1 }, id };
+    const first = await request(a.url).post('/api/v1/push').set(auth).send(body);
+    expect(first.status).toBe(503);
+    await inR1.waitFor('pf', 1, 5000);
+    // Once the shard serves again the retry completes what is missing, and nothing twice.
+    const retry = await eventually(async () => {
+      const res = await request(a.url).post('/api/v1/push').set(auth).send(body);
+      return res.status === 200 ? res : null;
+    }, 20_000, 200);
+    expect(retry.body.data).toEqual({ id, recipients: 2 });
+    await inR2.waitFor('pf', 1, 5000);
+    // A marker push to each room: whatever was going to arrive has.
+    for (const [c, r] of [[inR1, r1], [inR2, r2]] as const) {
+      await request(a.url).post(`/api/v1/rooms/${r}/broadcast`).set(auth).send({ event: 'pf', data: { n: 2 } }).expect(200);
+      await c.waitFor('pf', 2);
+    }
+    expect(inR1.got.get('pf')).toEqual([1, 2]);
+    expect(inR2.got.get('pf')).toEqual([1, 2]);
+  }, 60_000);
 });

@@ -7,12 +7,13 @@ import type { RedisClient, RedisConnections } from './redis';
  * the admission script publishes itself, see cluster/push-wire.ts): presence events, cluster
  * commands, remote joins and disconnects. Channels carry the deployment's prefix so several
  * clusters (or test runs) can share one Redis. The sharded variant uses SSUBSCRIBE (Redis ≥ 7) and
- * suits Redis Cluster.
+ * suits Redis Cluster; its per-room channels ("dynamic" mode) would only carry broadcasts, which
+ * pushgate sends on its own stream channels (push-bus.ts), so it runs with its static channels only.
  */
 export function redisBus(conns: RedisConnections, prefix: string, sharded: boolean, logger: Logger) {
   logFailedPublishes(conns, logger);
   // requestsTimeout bounds serverSideEmitWithAck (cluster-wide join/leave/disconnect) and fetchSockets.
-  return sharded ? createShardedAdapter(conns.pub, subscribeOnceConnected(conns), { channelPrefix: `${prefix}#io` }) : createAdapter(conns.pub, conns.sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
+  return sharded ? createShardedAdapter(conns.pub, subscribeOnceConnected(conns), { channelPrefix: `${prefix}#io`, subscriptionMode: 'static' }) : createAdapter(conns.pub, conns.sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
 }
 
 /**

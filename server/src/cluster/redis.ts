@@ -38,11 +38,20 @@ const isCluster = (c: RedisClient): c is Cluster => 'masters' in c;
 
 /**
  * One command, routed in a cluster to the shard that owns `key` (every command pushgate sends
- * names its keys, and multi-key ones keep them in one hash slot).
+ * names its keys, and multi-key ones keep them in one hash slot), answered or failed within
+ * REDIS_COMMAND_TIMEOUT_MS. node-redis' own timeout covers only the wait before a command is
+ * written; a Redis (or one shard) that stalls after reading it would hold the caller as long as it
+ * stalls. Past the deadline the caller gets an error while Redis may still run the command later:
+ * the callers treat that as a lost reply (a push retried with its id, an idempotent write redone).
  */
 export function send<T>(client: RedisClient, key: string, args: (string | number)[]): Promise<T> {
   const argv = args.map(String);
-  return isCluster(client) ? client.sendCommand<T>(key, false, argv) : client.sendCommand<T>(argv);
+  const reply = isCluster(client) ? client.sendCommand<T>(key, false, argv) : client.sendCommand<T>(argv);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${argv[0]} within ${REDIS_COMMAND_TIMEOUT_MS} ms`)), REDIS_COMMAND_TIMEOUT_MS);
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
 }
 
 export interface RedisConnections {
