@@ -1,10 +1,14 @@
 import request from 'supertest';
-import { createClient } from 'redis';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { RecoveringClient } from '../support/delivery-count';
 import { ADMIN_KEY, closeAllClients, eventually, startNode, type TestNode } from '../support/node';
 import { ProcessNode } from '../support/process-node';
 import { uniquePrefix } from '../support/redis';
+import { RedisCluster } from '../support/redis-cluster';
 import { RedisServer } from '../support/redis-server';
+
+const run = promisify(execFile);
 
 /*
  * A node that misses pushes on the cluster bus while its clients stay connected to it: frozen (as
@@ -15,30 +19,58 @@ import { RedisServer } from '../support/redis-server';
 
 const auth = { Authorization: `Bearer ${ADMIN_KEY}` };
 
-describe('a node that missed pushes on the bus', () => {
-  let redis: RedisServer;
-  let admin: ReturnType<typeof createClient>;
+/** A Redis set-up whose subscribers are dropped once they fall 64 KiB behind. */
+interface Bus {
+  env: Record<string, string>;
+  /** Subscribers of a sharded channel. */
+  subscribers(channel: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A subscriber more than 64 KiB behind is disconnected at once (the default allows 32 MiB). */
+const TIGHT = ['config', 'set', 'client-output-buffer-limit', 'pubsub 65536 0 0'];
+const cli = async (port: number, args: string[]) => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
+const numsub = async (port: number, channel: string) => Number((await cli(port, ['pubsub', 'shardnumsub', channel])).split('\n')[1]);
+
+async function oneRedis(): Promise<Bus> {
+  const redis = await RedisServer.start();
+  await cli(redis.port, TIGHT);
+  return { env: { REDIS_URL: redis.url }, subscribers: (channel) => numsub(redis.port, channel), close: () => redis.destroy() };
+}
+
+/** Three primaries: a node's stream channels sit on different shards, and one shard drops it. */
+async function redisCluster(): Promise<Bus> {
+  const cluster = await RedisCluster.start({ primaries: 3, replicas: 0 });
+  const ports = cluster.servers.map((s) => s.port);
+  for (const port of ports) await cli(port, TIGHT);
+  return {
+    env: { REDIS_URL: cluster.urls.join(','), REDIS_CLUSTER: 'true' },
+    subscribers: async (channel) => (await Promise.all(ports.map((p) => numsub(p, channel)))).reduce((x, y) => x + y, 0),
+    close: () => cluster.destroy(),
+  };
+}
+
+describe.each([
+  ['one Redis', oneRedis],
+  ['a Redis Cluster', redisCluster],
+])('a node that missed pushes on the bus (%s)', (_label, start) => {
+  let bus: Bus;
   let frozen: ProcessNode;
   let other: TestNode;
   const prefix = uniquePrefix('catchup');
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    admin = createClient({ url: redis.url });
-    await admin.connect();
-    // A subscriber more than 64 KiB behind is disconnected at once (the default allows 32 MiB).
-    await admin.configSet('client-output-buffer-limit', 'pubsub 65536 0 0');
-    const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix };
+    bus = await start();
+    const env = { ...bus.env, REDIS_PREFIX: prefix };
     frozen = await ProcessNode.start({ ...env, NODE_ID: 'frozen' });
     other = await startNode({ ...env, NODE_ID: 'awake' });
     await eventually(async () => (await request(frozen.url).get('/health/ready')).status === 200);
-  });
+  }, 60_000);
   afterAll(async () => {
     closeAllClients();
     frozen.proc.kill('SIGCONT');
     await frozen.kill();
     await other.stop();
-    await admin.quit();
-    await redis.destroy();
+    await bus.close();
   });
 
   it('delivers what it missed from history once it is back, in order, once, without its clients reconnecting', async () => {
@@ -64,7 +96,7 @@ describe('a node that missed pushes on the bus', () => {
     const pad = 'x'.repeat(32 * 1024);
     // The room's channel (cluster/redis-keys.ts): only the frozen node, which has the room's one socket, listens to it.
     const channel = `${prefix}#{r:lobby}`;
-    const subscribers = async () => Number((await admin.sendCommand<[string, number]>(['PUBSUB', 'SHARDNUMSUB', channel]))[1]);
+    const subscribers = () => bus.subscribers(channel);
     for (let i = 0; i < 400 && (await subscribers()) > 0; i++) await push(pad);
     expect(await subscribers()).toBe(0);
     for (let i = 0; i < 10; i++) await push();
