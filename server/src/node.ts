@@ -166,6 +166,7 @@ export class PushgateNode {
       rooms: () => this.localRoomCount(),
       redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
       deliveries: () => this.fanout.counts(),
+      streams: () => this.pushBus?.listening ?? 0,
     });
     this.history = new MetricsHistory(this.metrics);
     this.slowConsumers = new SlowConsumerGuard({ connections: this.connections, limitBytes: config.maxSocketBufferBytes, metrics: this.metrics, logger });

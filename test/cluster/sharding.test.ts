@@ -88,11 +88,15 @@ describe('pushgate on a 3-shard Redis Cluster', () => {
     // Joined means listening: the join answers only once the subscription is in place.
     expect(await listeners(channel)).toBe(1);
     expect(await listeners(keys.streamChannel('user:listener'))).toBe(1);
+    const gauge = async () => Number(/^pushgate_stream_subscriptions\{[^}]*\} (\d+)$/m.exec((await request(b.url).get('/metrics').set(auth).expect(200)).text)?.[1]);
+    // Node B's only socket now: its personal stream and the room (earlier tests' sockets have gone).
+    await eventually(async () => (await gauge()) === 2);
     const got = nextEvent(socket, 'hi');
     await request(a.url).post('/api/v1/rooms/listen:1/broadcast').set(auth).send({ event: 'hi', data: 1 }).expect(200);
     expect((await got)[1]).toMatchObject({ stream: 'listen:1' });
     await emitAck(socket, 'room:leave', { room: 'listen:1' });
     await eventually(async () => (await listeners(channel)) === 0);
+    await eventually(async () => (await gauge()) === 1);
     socket.disconnect();
     await eventually(async () => (await listeners(keys.streamChannel('user:listener'))) === 0);
   });

@@ -38,6 +38,8 @@ export class Metrics {
       redisUp: () => number;
       /** Deliveries to this node's sockets by path, and the coalesced writes they left in (delivery/local-delivery.ts). */
       deliveries?: () => { direct: number; engine: number; flushes: number };
+      /** Stream channels this node listens to in Redis (cluster/push-bus.ts). */
+      streams?: () => number;
     },
   ) {
     const registers = [this.registry];
@@ -47,6 +49,7 @@ export class Metrics {
     this.connectedSockets = new Gauge({ name: 'pushgate_connected_sockets', help: 'Sockets connected to this node', registers, collect() { this.set(sample.sockets()); } });
     this.connectedUsers = new Gauge({ name: 'pushgate_connected_users', help: 'Distinct users with a socket on this node', registers, collect() { this.set(sample.users()); } });
     this.rooms = new Gauge({ name: 'pushgate_rooms', help: 'Rooms with at least one socket on this node', registers, collect() { this.set(sample.rooms()); } });
+    new Gauge({ name: 'pushgate_stream_subscriptions', help: 'Streams (rooms, personal streams) whose Redis channel this node listens to: one per stream it has sockets in; 0 on a single node without Redis', registers, collect() { this.set(sample.streams?.() ?? 0); } });
     this.redisUp = new Gauge({ name: 'pushgate_redis_up', help: '1 when Redis is configured and reachable, 0 when unreachable, -1 when not configured', registers, collect() { this.set(sample.redisUp()); } });
     this.connections = new Counter({ name: 'pushgate_connections_total', help: 'Socket.IO handshakes by result', labelNames: ['result'], registers });
     this.pushed = new Counter({ name: 'pushgate_messages_pushed_total', help: 'Messages accepted by the push API on this node (duplicates excluded)', registers });
