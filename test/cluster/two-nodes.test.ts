@@ -89,6 +89,27 @@ describe.each(REDIS_BACKENDS)('on %s', (_label, backend) => {
       expect(received).toEqual([1]);
     });
 
+    it('a push to socket ids reaches exactly those sockets on either node, each once, alone or with a user', async () => {
+      const one = await connectUser(n.b.url, 'sid-user');
+      const two = await connectUser(n.b.url, 'sid-user');
+      const far = await connectUser(n.a.url, 'sid-far');
+      const got = new Map<string, unknown[]>();
+      for (const [name, c] of [['one', one], ['two', two], ['far', far]] as const) {
+        got.set(name, []);
+        c.socket.on('direct', (d: unknown) => got.get(name)!.push(d));
+      }
+      const ids = [one.welcome.socketId, far.welcome.socketId];
+      const alone = await request(n.a.url).post('/api/v1/push').set(auth).send({ socketIds: [...ids, 'no-such-socket'], event: 'direct', data: 1 }).expect(200);
+      expect(alone.body.data.recipients).toBe(2);
+      // With the user: `one` is both a socket id and the user's socket, and still counted and reached once.
+      const mixed = await request(n.b.url).post('/api/v1/push').set(auth).send({ socketIds: ids, users: ['sid-user'], event: 'direct', data: 2 }).expect(200);
+      expect(mixed.body.data.recipients).toBe(3);
+      // A last push to every one of them: what was going to arrive has arrived before it.
+      await request(n.a.url).post('/api/v1/push').set(auth).send({ users: ['sid-user', 'sid-far'], event: 'direct', data: 3 }).expect(200);
+      await eventually(async () => [...got.values()].every((g) => g.includes(3)));
+      expect(Object.fromEntries(got)).toEqual({ one: [1, 2, 3], two: [2, 3], far: [1, 2, 3] });
+    });
+
     it('GET /status lists both nodes and cluster-wide totals', async () => {
       await connectUser(n.a.url, 'frank');
       await connectUser(n.b.url, 'grace');
