@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { installGuards, log, now, runSecrets, withTimeout } from './lib/common.mjs';
 import { SwitchableBackend } from './lib/backend.mjs';
 import { FailoverBalancer } from './lib/balancer.mjs';
+import { TrackedClient } from './lib/clients.mjs';
 import { Fleet } from './lib/fleet.mjs';
 import { buildServer, PushgateProc, RedisProc, ROOT } from './lib/processes.mjs';
 import { machine, render } from './lib/report.mjs';
@@ -126,6 +127,13 @@ function makeContext(o, secrets, launch, scenarioId) {
       const r = await RedisProc.start();
       return own(r, () => r.destroy());
     },
+    /** A Redis Cluster on loopback (load-tests/lib/redis-cluster.mjs); `env({ redis })` takes it too (REDIS_URL = every node). */
+    async redisCluster(opts) {
+      // Loaded when a scenario asks: the other scenarios run without the cluster tooling.
+      const { startCluster } = await import('../lib/redis-cluster.mjs');
+      const c = await startCluster(opts);
+      return own(c, () => c.stop());
+    },
     async node(name, env) {
       const n = await PushgateProc.start({ name, env, launch });
       return own(n, () => n.kill('SIGKILL'));
@@ -141,6 +149,11 @@ function makeContext(o, secrets, launch, scenarioId) {
     async balancer(ports) {
       const b = await FailoverBalancer.start(ports);
       return own(b, () => b.close());
+    },
+    /** A counting client in the runner itself (clients.mjs), for the few a scenario drives one by one. */
+    client(url, opts) {
+      const c = new TrackedClient(url, { secret: secrets.jwtSecret, ...opts });
+      return own(c, () => c.close());
     },
     /** The unaffected client: connected and pushing every 100 ms once this resolves. */
     async probe(opts) {
