@@ -23,7 +23,7 @@ import { Probe } from './lib/traffic.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, 'results');
 const DOCS = join(ROOT, 'docs', 'reliability.md');
-const SCENARIOS = ['redis-restart', 'node-sigkill', 'backend-faults', 'sigterm-drain', 'floods', 'slow-consumer'];
+const SCENARIOS = ['redis-restart', 'redis-cluster-failover', 'node-sigkill', 'backend-faults', 'sigterm-drain', 'floods', 'slow-consumer'];
 
 const HELP = `npm run reliability -- [options]
 
