@@ -15,7 +15,7 @@ import type { PresenceChange, PresenceStore } from './cluster/presence-store';
 import type { PushStore } from './cluster/push-store';
 import { RedisPushBus } from './cluster/push-bus';
 import type { RateLimitStore } from './cluster/rate-limit-store';
-import { createRedisConnections, type RedisConnections } from './cluster/redis';
+import { createRedisConnections, writerCheck, type RedisConnections } from './cluster/redis';
 import { RedisHistoryStore } from './cluster/redis-history-store';
 import { RedisKeys } from './cluster/redis-keys';
 import { RedisNodeRegistry } from './cluster/redis-node-registry';
@@ -129,7 +129,7 @@ export class PushgateNode {
     this.logger.add(this.logBuffer);
     const { logger, clock } = this;
 
-    this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, { cluster: config.redisCluster }, logger, (up) => this.onRedisChange(up)) : null;
+    this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, config.redisTopology, logger, (up) => this.onRedisChange(up)) : null;
     const keys = new RedisKeys(config.redisPrefix);
     // The stores exist before Socket.IO does; presence transitions reach its events through this.
     let presenceEvents: PresenceEvents | null = null;
@@ -142,11 +142,11 @@ export class PushgateNode {
     let push: PushStore;
     let history: HistoryStore | null;
     if (this.redis) {
-      const { data, cluster } = this.redis;
+      const { data, topology } = this.redis;
       const presence = new RedisPresenceStore(data, keys, onPresence);
       this.presence = presence;
-      push = new RedisPushStore(data, keys, config.history, presence, cluster);
-      history = config.history ? new RedisHistoryStore(data, keys, config.history, cluster) : null;
+      push = new RedisPushStore(data, keys, config.history, presence, topology);
+      history = config.history ? new RedisHistoryStore(data, keys, config.history, writerCheck(topology)) : null;
       this.counters = new RedisRateLimitStore(data, keys);
       this.registry = new RedisNodeRegistry(data, keys, this.presence);
     } else {
@@ -186,7 +186,7 @@ export class PushgateNode {
       corsOrigins: config.corsOrigins,
       maxPayloadBytes: config.maxPayloadBytes,
       perMessageDeflate: config.perMessageDeflate,
-      adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded || config.redisCluster, logger) : undefined,
+      adapter: this.redis ? redisBus(this.redis, config.redisPrefix, config.redisSharded || config.redisTopology.kind === 'cluster', logger) : undefined,
       accepting: () => !this.draining,
       admit: () => {
         if (handshakes.take()) return true;

@@ -25,14 +25,18 @@ export class RedisServer {
   private proc: ChildProcess | null = null;
   private readonly dir = mkdtempSync(join(tmpdir(), 'pushgate-redis-'));
 
-  /** @param extraArgs more redis-server arguments (a Redis Cluster node's, say). */
+  /**
+   * @param extraArgs more redis-server arguments (a Redis Cluster node's, say).
+   * @param configFile a config file to start from (a sentinel's, which Redis rewrites as it learns).
+   */
   private constructor(
     readonly port: number,
     private readonly extraArgs: string[] = [],
+    private readonly configFile: string | null = null,
   ) {}
 
-  static async start(extraArgs: string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), extraArgs);
+  static async start(extraArgs: string[] = [], configFile: string | null = null): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), extraArgs, configFile);
     await server.start();
     return server;
   }
@@ -46,7 +50,7 @@ export class RedisServer {
     if (this.proc) return;
     const proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning', ...this.extraArgs],
+      [...(this.configFile ? [this.configFile] : []), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;

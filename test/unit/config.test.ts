@@ -81,6 +81,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WS_PER_MESSAGE_DEFLATE: 'on' })).toThrow(ConfigError);
   });
 
+  it('REDIS_URL names one Redis, a Redis Cluster (REDIS_CLUSTER) or the sentinels of a primary (REDIS_SENTINEL); a prefix takes no braces', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://r:6379' }).redisTopology).toEqual({ kind: 'single' });
+    expect(loadConfig({ REDIS_URL: 'redis://a:7000,redis://b:7000', REDIS_CLUSTER: 'true' }).redisTopology).toEqual({ kind: 'cluster' });
+    expect(loadConfig({ REDIS_URL: 'redis://s1:26379,redis://s2:26379', REDIS_SENTINEL: 'main' }).redisTopology).toEqual({ kind: 'sentinel', name: 'main' });
+    expect(() => loadConfig({ REDIS_URL: 'redis://a:7000,redis://b:7000' })).toThrow(/REDIS_URL.*REDIS_CLUSTER/);
+    expect(() => loadConfig({ REDIS_URL: 'redis://a:7000', REDIS_CLUSTER: 'true', REDIS_SENTINEL: 'main' })).toThrow(/REDIS_SENTINEL/);
+    expect(() => loadConfig({ REDIS_PREFIX: '{pushgate}' })).toThrow(/REDIS_PREFIX.*braces/);
+  });
+
   it('CORS_ORIGINS is a comma-separated allowlist; 0 disables rate limits', () => {
     const c = loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example', RATE_LIMIT_HTTP: '0' });
     expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);

@@ -13,20 +13,42 @@ import type { RedisClient, RedisConnections } from './redis';
 export function redisBus(conns: RedisConnections, prefix: string, sharded: boolean, logger: Logger) {
   logFailedPublishes(conns, logger);
   // requestsTimeout bounds serverSideEmitWithAck (cluster-wide join/leave/disconnect) and fetchSockets.
-  return sharded ? createShardedAdapter(conns.pub, subscribeOnceConnected(conns), { channelPrefix: `${prefix}#io`, subscriptionMode: 'static' }) : createAdapter(conns.pub, conns.sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
+  const pub = countWithSendCommand(conns);
+  const sub = subscribeOnceConnected(conns);
+  return sharded ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}#io`, subscriptionMode: 'static' }) : createAdapter(pub, sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
 }
 
 /**
- * The sharded adapter subscribes in its constructor, before the node has connected. A single
- * Redis' client keeps the subscription and sends it once connected; node-redis' cluster client
- * throws instead, having no shard to send it to yet. For a cluster, the adapter gets the subscriber
- * behind a view whose subscription calls wait for the cluster's first connect.
+ * The adapter counts the nodes listening on its channels with `sendCommand(['PUBSUB', …])`, the
+ * call shape of a single Redis' client; node-redis' Sentinel client takes `(isReadonly, args)`.
+ */
+function countWithSendCommand(conns: RedisConnections): RedisClient {
+  if (conns.topology.kind !== 'sentinel') return conns.pub;
+  const pub = conns.pub;
+  return new Proxy(pub, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...a: unknown[]) => unknown).bind(target);
+      return prop === 'sendCommand' ? (args: unknown) => fn(false, args) : fn;
+    },
+  });
+}
+
+/** What the adapters subscribe with. */
+const SUBSCRIBING = new Set(['subscribe', 'unsubscribe', 'pSubscribe', 'pUnsubscribe', 'sSubscribe', 'sUnsubscribe']);
+
+/**
+ * The adapters subscribe in their constructor, before the node has connected. A single Redis'
+ * client keeps the subscription and sends it once connected; node-redis' cluster and Sentinel
+ * clients throw instead, having no server to send it to yet. For those, the adapter gets the
+ * subscriber behind a view whose subscription calls wait until the client is first ready.
  */
 function subscribeOnceConnected(conns: RedisConnections): RedisClient {
   const sub = conns.sub;
-  if (!conns.cluster) return sub;
+  if (conns.topology.kind === 'single') return sub;
   const waiting: (() => void)[] = [];
-  (sub as unknown as NodeJS.EventEmitter).on('connect', () => {
+  (sub as unknown as NodeJS.EventEmitter).on(conns.topology.kind === 'cluster' ? 'connect' : 'ready', () => {
     for (const run of waiting.splice(0)) run();
   });
   return new Proxy(sub, {
@@ -35,8 +57,13 @@ function subscribeOnceConnected(conns: RedisConnections): RedisClient {
       const value: unknown = Reflect.get(target, prop);
       if (typeof value !== 'function') return value;
       const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      if (prop !== 'sSubscribe' && prop !== 'sUnsubscribe') return fn;
-      return (...args: unknown[]) => (target.isReady ? fn(...args) : new Promise((resolve, reject) => waiting.push(() => (fn(...args) as Promise<unknown>).then(resolve, reject))));
+      if (typeof prop !== 'string' || !SUBSCRIBING.has(prop)) return fn;
+      return (...args: unknown[]) => {
+        const done = target.isReady ? Promise.resolve().then(() => fn(...args)) : new Promise((resolve, reject) => waiting.push(() => Promise.resolve().then(() => fn(...args)).then(resolve, reject)));
+        // The adapter drops these promises; one failing as the client closes must not go unhandled.
+        done.catch(() => undefined);
+        return done;
+      };
     },
   });
 }

@@ -1,6 +1,6 @@
 import type { Offset, Stream } from '../contracts/socket-events';
 import { formatOffset, historyMetaTtlMs, parseOffset, type HistoryEntry, type HistoryMessage, type HistoryPolicy, type HistoryRead, type HistoryStore } from './history-store';
-import type { RedisClient } from './redis';
+import type { RedisClient, WriterCheck } from './redis';
 import type { RedisKeys } from './redis-keys';
 import { HISTORY_POSITION, HISTORY_READ } from './redis-scripts';
 
@@ -29,12 +29,12 @@ export class RedisHistoryStore implements HistoryStore {
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly policy: HistoryPolicy,
-    /** On a Redis Cluster, a stream written by another primary starts a new epoch (redis-scripts.ts). */
-    private readonly cluster: boolean,
+    /** Where a replica can take over, a stream written by another primary starts a new epoch (redis-scripts.ts). */
+    private readonly writer: WriterCheck,
   ) {}
 
   position(stream: Stream): Promise<Offset> {
-    return HISTORY_POSITION.run<string>(this.redis, [this.keys.meta(stream), this.keys.history(stream)], [historyMetaTtlMs(this.policy), this.policy.ttlMs, this.cluster ? 1 : 0]);
+    return HISTORY_POSITION.run<string>(this.redis, [this.keys.meta(stream), this.keys.history(stream)], [historyMetaTtlMs(this.policy), this.policy.ttlMs, this.writer]);
   }
 
   async since(stream: Stream, offset: Offset, limit?: number): Promise<HistoryRead> {
@@ -48,7 +48,7 @@ export class RedisHistoryStore implements HistoryStore {
       Math.max(1, Math.min(limit ?? this.policy.size, this.policy.size)),
       this.policy.ttlMs,
       limit === undefined ? Number.MAX_SAFE_INTEGER : HISTORY_PAGE_BYTES,
-      this.cluster ? 1 : 0,
+      this.writer,
     ]);
     const epoch = asked.epoch;
     const entries: HistoryEntry[] = [];

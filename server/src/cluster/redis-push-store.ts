@@ -2,7 +2,7 @@ import type { Offset, SocketId, Stream } from '../contracts/socket-events';
 import { historyMetaTtlMs, type HistoryMessage, type HistoryPolicy } from './history-store';
 import type { AdmitResult, PushStore } from './push-store';
 import { encodeRoute, streamsOf, type PushRoute } from './push-wire';
-import { send, type RedisClient } from './redis';
+import { send, writerCheck, type RedisClient, type RedisTopology } from './redis';
 import { encodeHistoryMessage } from './redis-history-store';
 import type { RedisKeys } from './redis-keys';
 import type { RedisPresenceStore } from './redis-presence-store';
@@ -17,7 +17,7 @@ type PartReply = [0, number, number, string] | [1, string] | [2, string];
  * the stream's shard), plus one publish per node for socket-id targets. The answer, found by the
  * message id alone, lives in the id's own slot.
  *
- * On one Redis every key is on the same server, so the first part also reads the answer, and a
+ * On one Redis server every key is on the same server, so the first part also reads the answer, and a
  * push to one stream (the common one, to one user or one room) also writes it: one script, one
  * round trip, atomic as a whole. On a Redis Cluster, and for any push to several streams:
  *
@@ -36,14 +36,14 @@ export class RedisPushStore implements PushStore {
     private readonly keys: RedisKeys,
     private readonly history: HistoryPolicy | null,
     private readonly presence: RedisPresenceStore,
-    private readonly cluster: boolean,
+    private readonly topology: RedisTopology,
   ) {}
 
   async admit(id: string, route: PushRoute, ttlMs: number, message: HistoryMessage, keep: boolean): Promise<AdmitResult> {
     const streams = streamsOf(route);
     const answer = this.keys.message(id);
-    // One Redis: the first part may read (and, alone, write) the answer in the same script.
-    const together = !this.cluster && streams.length > 0;
+    // One Redis server (alone or under Sentinel): the first part may read (and, alone, write) the answer in the same script.
+    const together = this.topology.kind !== 'cluster' && streams.length > 0;
     const only = together && streams.length === 1 && route.socketIds.length === 0;
     const w: Wire = { id, ttlMs, payload: encodeHistoryMessage(message), routeJson: encodeRoute(route), keep: keep && this.history !== null, only, route };
     const parts: PartReply[] = [];
@@ -90,7 +90,7 @@ export class RedisPushStore implements PushStore {
     const policy = this.history;
     // Unused without `answer`; named all the same, in the part's slot, as a script's keys must be.
     return PUSH_PART.run<PartReply>(this.redis, [marker, answer ?? marker, k.members(stream), k.meta(stream), k.history(stream)], [
-      this.cluster ? 1 : 0,
+      writerCheck(this.topology),
       answer ? 1 : 0,
       w.only ? 1 : 0,
       w.keep ? 1 : 0,

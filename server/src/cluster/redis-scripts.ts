@@ -98,12 +98,14 @@ return n
  * History: a stream's metadata (epoch, last sequence, writing primary) and its entries, whose ids
  * are `<sequence>-0`, so "what followed offset s" is one XRANGE and a gap shows as a missing s + 1.
  *
- * On a Redis Cluster the metadata also names the primary that wrote it (CLUSTER MYID). A replica
- * that took over after its primary died may lack the last writes the dead one acknowledged and
- * published; continuing the same epoch would hand out those offsets again to different messages,
- * and sockets that had the first ones would take the new ones for repeats. So a stream written by a
- * different primary than before starts a new epoch: clients behind it get `recovered: false`
- * instead of a silent hole. ARGV's `cluster` flag is 1 on a cluster.
+ * Where a replica can take over (Redis Cluster, Sentinel) the metadata also names the primary that
+ * wrote it. A replica that took over after its primary died may lack the last writes the dead one
+ * acknowledged and published; continuing the same epoch would hand out those offsets again to
+ * different messages, and sockets that had the first ones would take the new ones for repeats. So
+ * a stream written by a different primary than before starts a new epoch: clients behind it get
+ * `recovered: false` instead of a silent hole. ARGV's `writer` says how the primary is named
+ * (redis.ts, WriterCheck): 'c' its cluster node id, 'r' its replication id (a promoted replica
+ * takes a new one), '' not at all.
  */
 const HISTORY_FN = `
 local function base36(n)
@@ -115,13 +117,14 @@ local function base36(n)
   until n == 0
   return out
 end
-local function writer(cluster)
-  if cluster ~= '1' then return '' end
-  return redis.call('CLUSTER', 'MYID')
+local function writer(check)
+  if check == 'c' then return redis.call('CLUSTER', 'MYID') end
+  if check == 'r' then return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or '' end
+  return ''
 end
 -- The stream's epoch, creating its metadata when there is none (or another primary wrote it); the caller refreshes its TTL.
-local function epochOf(mk, hk, now, cluster)
-  local me = writer(cluster)
+local function epochOf(mk, hk, now, check)
+  local me = writer(check)
   local got = redis.call('HMGET', mk, 'e', 'w')
   local e = got[1]
   if not e or (got[2] or '') ~= me then
@@ -135,16 +138,16 @@ local function epochOf(mk, hk, now, cluster)
 end
 -- Reads keep a stream's metadata alive: a stream that had messages for metaTtl, one that never
 -- had any (a room only joined) only for quietTtl, so joins alone do not pile up metadata.
-local function ensureMeta(mk, hk, metaTtl, quietTtl, now, cluster)
-  epochOf(mk, hk, now, cluster)
+local function ensureMeta(mk, hk, metaTtl, quietTtl, now, check)
+  epochOf(mk, hk, now, check)
   if tonumber(redis.call('HGET', mk, 'n')) > 0 then
     redis.call('PEXPIRE', mk, metaTtl)
   else
     redis.call('PEXPIRE', mk, quietTtl)
   end
 end
-local function append(mk, hk, payload, ttl, metaTtl, size, now, cluster)
-  local e = epochOf(mk, hk, now, cluster)
+local function append(mk, hk, payload, ttl, metaTtl, size, now, check)
+  local e = epochOf(mk, hk, now, check)
   local n = redis.call('HINCRBY', mk, 'n', 1)
   redis.call('PEXPIRE', mk, metaTtl)
   redis.call('XADD', hk, 'MAXLEN', size, n .. '-0', 'm', payload)
@@ -157,7 +160,7 @@ end
  * One stream's part of a push (why per stream: docs/scaling.md; the wire: cluster/push-wire.ts).
  * KEYS: part marker, push answer (on one Redis only; on a cluster the marker again), members' set,
  * stream metadata, stream history.
- * ARGV: cluster (1/0), read the answer (1/0), only part: write the answer (1/0), keep (1/0), idempotency ttl ms, history
+ * ARGV: writer check ('c', 'r' or ''), read the answer (1/0), only part: write the answer (1/0), keep (1/0), idempotency ttl ms, history
  * ttl ms, metadata ttl ms, history size, message JSON, publish channel, route JSON, part index,
  * then except ids.
  * → { 1, answer } when the first part finds the push answered (a repeated id);
@@ -166,7 +169,7 @@ end
  * On one Redis the only part also writes the answer, so a push to one stream is one atomic step.
  */
 export const PUSH_PART = new LuaScript(`${NOW_FN}${HISTORY_FN}
-local cluster, first, only, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local check, first, only, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if first == '1' then
   local prior = redis.call('GET', KEYS[2])
   if prior and prior ~= '' then return { 1, prior } end
@@ -180,7 +183,7 @@ local n = redis.call('SCARD', KEYS[3])
 for i = 13, #ARGV do n = n - redis.call('SISMEMBER', KEYS[3], ARGV[i]) end
 local offset = ''
 if keep == '1' then
-  offset = append(KEYS[4], KEYS[5], ARGV[9], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), nowMs(), cluster)
+  offset = append(KEYS[4], KEYS[5], ARGV[9], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), nowMs(), check)
 end
 if only == '1' then
   redis.call('SET', KEYS[2], n, 'PX', ttl)
@@ -216,7 +219,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
 return 0
 `);
 
-/** KEYS: stream metadata, history. ARGV: metadata ttl ms, history ttl ms, cluster → the stream's position (metadata created when missing). */
+/** KEYS: stream metadata, history. ARGV: metadata ttl ms, history ttl ms, writer check → the stream's position (metadata created when missing). */
 export const HISTORY_POSITION = new LuaScript(`${NOW_FN}${HISTORY_FN}
 ensureMeta(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), nowMs(), ARGV[3])
 return redis.call('HGET', KEYS[1], 'e') .. ':' .. redis.call('HGET', KEYS[1], 'n')
@@ -224,7 +227,7 @@ return redis.call('HGET', KEYS[1], 'e') .. ':' .. redis.call('HGET', KEYS[1], 'n
 
 /**
  * KEYS: stream metadata, history. ARGV: metadata ttl ms, epoch, sequence, limit, history ttl ms,
- * page bytes, cluster → { covered 1/0, position, more 1/0, then entry id and message JSON for each
+ * page bytes, writer check → { covered 1/0, position, more 1/0, then entry id and message JSON for each
  * message after the sequence } (entries only when covered). A page ends after `limit` entries, or
  * before the entry that would take its messages past `page bytes` (the first entry always fits).
  */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import type { Logger } from '../lib/logger';
 
 /** Options every connection gets, standalone or to a cluster node; see createRedisConnections for why. */
@@ -29,12 +29,48 @@ function newCluster(seeds: string[]) {
   });
 }
 
+/**
+ * A client of the primary that Redis Sentinel names `name`. It asks the sentinels where the primary
+ * is, and moves (commands and subscriptions) to the replica they promote when it fails.
+ */
+function newSentinel(seeds: string[], name: string) {
+  return createSentinel({
+    name,
+    sentinelRootNodes: seeds.map((url) => {
+      const u = new URL(url);
+      return { host: u.hostname, port: Number(u.port || 26379) };
+    }),
+    nodeClientOptions: connectionOptions,
+    sentinelClientOptions: connectionOptions,
+    // How often the sentinels are asked whether the primary moved (besides their own notifications).
+    scanInterval: 1000,
+  });
+}
+
 type Standalone = ReturnType<typeof newClient>;
 type Cluster = ReturnType<typeof newCluster>;
-/** A connection to one Redis, or a client of a whole Redis Cluster. */
-export type RedisClient = Standalone | Cluster;
+type Sentinel = ReturnType<typeof newSentinel>;
+/** A connection to one Redis, a client of a whole Redis Cluster, or of the primary a Sentinel names. */
+export type RedisClient = Standalone | Cluster | Sentinel;
+
+/**
+ * How the Redis behind REDIS_URL is laid out: one server, a Redis Cluster (REDIS_CLUSTER), or a
+ * primary with replicas watched by Redis Sentinel (REDIS_SENTINEL).
+ */
+export type RedisTopology = { kind: 'single' } | { kind: 'cluster' } | { kind: 'sentinel'; name: string };
+
+/**
+ * How a stream's metadata names the primary that wrote it, so a stream written by another primary
+ * (a replica promoted after a failover) starts a new epoch (redis-scripts.ts): its cluster node id
+ * on a Redis Cluster, its replication id under Sentinel; nothing on a single Redis, which has no
+ * replica to take over.
+ */
+export type WriterCheck = '' | 'c' | 'r';
+
+export const writerCheck = (t: RedisTopology): WriterCheck => (t.kind === 'cluster' ? 'c' : t.kind === 'sentinel' ? 'r' : '');
 
 const isCluster = (c: RedisClient): c is Cluster => 'masters' in c;
+const isSentinel = (c: RedisClient): c is Sentinel => 'getSentinelNode' in c;
 
 /**
  * One command, routed in a cluster to the shard that owns `key` (every command pushgate sends
@@ -46,7 +82,7 @@ const isCluster = (c: RedisClient): c is Cluster => 'masters' in c;
  */
 export function send<T>(client: RedisClient, key: string, args: (string | number)[]): Promise<T> {
   const argv = args.map(String);
-  const reply = isCluster(client) ? client.sendCommand<T>(key, false, argv) : client.sendCommand<T>(argv);
+  const reply = isCluster(client) ? client.sendCommand<T>(key, false, argv) : isSentinel(client) ? client.sendCommand<T>(false, argv) : client.sendCommand<T>(argv);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Redis did not answer ${argv[0]} within ${REDIS_COMMAND_TIMEOUT_MS} ms`)), REDIS_COMMAND_TIMEOUT_MS);
@@ -60,8 +96,7 @@ export interface RedisConnections {
   /** Publisher and subscriber (a subscribing connection cannot run other commands). */
   pub: RedisClient;
   sub: RedisClient;
-  /** A Redis Cluster (REDIS_CLUSTER), rather than one Redis. */
-  cluster: boolean;
+  topology: RedisTopology;
   /** true while every connection is ready. */
   isUp(): boolean;
   /** Connects all three; resolves when up or after `waitMs` (the node then starts not-ready and keeps retrying). */
@@ -83,17 +118,17 @@ export const REDIS_COMMAND_TIMEOUT_MS = 2000;
  * connection is down (disableOfflineQueue), each has a timeout, and reconnection backs off to at
  * most 1 s so the node is ready again soon after Redis returns.
  *
- * With `cluster`, `url` is a comma-separated list of seed nodes of a Redis Cluster; each of the
- * three clients then holds a connection per shard.
+ * For a cluster `url` is a comma-separated list of seed nodes (each of the three clients then holds
+ * a connection per shard); for Sentinel, the sentinels' addresses.
  */
-export function createRedisConnections(url: string, opts: { cluster: boolean }, logger: Logger, onChange?: (up: boolean) => void): RedisConnections {
+export function createRedisConnections(url: string, topology: RedisTopology, logger: Logger, onChange?: (up: boolean) => void): RedisConnections {
   const seeds = url
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   let closed = false;
   const make = (role: string): RedisClient => {
-    const client = opts.cluster ? newCluster(seeds) : newClient(seeds[0]!);
+    const client = topology.kind === 'cluster' ? newCluster(seeds) : topology.kind === 'sentinel' ? newSentinel(seeds, topology.name) : newClient(seeds[0]!);
     let lastLogged = 0;
     const onError = (err: Error) => {
       // node-redis emits an error per failed reconnect attempt: log at most one line every 10 s.
@@ -105,7 +140,7 @@ export function createRedisConnections(url: string, opts: { cluster: boolean }, 
     };
     const events = client as unknown as NodeJS.EventEmitter;
     events.on('error', onError);
-    if (opts.cluster) {
+    if (topology.kind === 'cluster') {
       events.on('node-error', onError);
       events.on('connect', () => {
         logger.info('redis cluster ready', { role });
@@ -133,7 +168,7 @@ export function createRedisConnections(url: string, opts: { cluster: boolean }, 
     // connect() settles only once connected: never await it unbounded.
     (c.connect() as Promise<unknown>).catch((err: Error) => {
       logger.warn('redis connect failed', { error: err.message });
-      if (opts.cluster && !closed && !c.isOpen) setTimeout(() => !closed && open(c), 1000).unref();
+      if (topology.kind !== 'single' && !closed && !c.isOpen) setTimeout(() => !closed && open(c), 1000).unref();
     });
   };
 
@@ -141,7 +176,7 @@ export function createRedisConnections(url: string, opts: { cluster: boolean }, 
     data,
     pub,
     sub,
-    cluster: opts.cluster,
+    topology,
     isUp: () => all.every((c) => c.isReady),
     async connect(waitMs) {
       for (const c of all) open(c);
@@ -170,8 +205,17 @@ export function createRedisConnections(url: string, opts: { cluster: boolean }, 
     },
     watchSubscriber(lost, back) {
       const events = sub as unknown as NodeJS.EventEmitter;
-      for (const e of opts.cluster ? ['node-reconnecting', 'node-disconnect'] : ['reconnecting', 'end']) events.on(e, lost);
-      events.on(opts.cluster ? 'node-ready' : 'ready', back);
+      const cluster = topology.kind === 'cluster';
+      for (const e of cluster ? ['node-reconnecting', 'node-disconnect'] : ['reconnecting', 'end']) events.on(e, lost);
+      events.on(cluster ? 'node-ready' : 'ready', back);
+      if (topology.kind === 'sentinel') {
+        // A promoted replica may lack the last pushes its primary published: check every stream.
+        events.on('topology-change', (e: { type?: string }) => {
+          if (e.type !== 'MASTER_CHANGE') return;
+          lost();
+          back();
+        });
+      }
     },
   };
   return conns;

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { projectRoot } from '../lib/version';
+import type { RedisTopology } from '../cluster/redis';
 
 export type Scope = 'push' | 'read' | 'manage' | 'admin';
 export const SCOPES: readonly Scope[] = ['push', 'read', 'manage', 'admin'];
@@ -31,8 +32,8 @@ export interface Config {
   redisPrefix: string;
   /** Use Socket.IO's sharded adapter (SSUBSCRIBE) on a single Redis too. @default false */
   redisSharded: boolean;
-  /** REDIS_URL names seed nodes of a Redis Cluster (comma-separated); implies the sharded adapter. @default false */
-  redisCluster: boolean;
+  /** One Redis; a Redis Cluster (REDIS_CLUSTER: REDIS_URL lists seed nodes); or Sentinel (REDIS_SENTINEL: REDIS_URL lists the sentinels). */
+  redisTopology: RedisTopology;
   jwt: JwtKeys & { issuer: string | null; audience: string | null };
   /** Set when the secret was generated at start-up (development only): printed so tools can sign tokens. */
   generatedJwtSecret: string | null;
@@ -114,6 +115,10 @@ const envSchema = z.object({
     .default('pushgate'),
   REDIS_SHARDED: flag(false),
   REDIS_CLUSTER: flag(false),
+  REDIS_SENTINEL: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/, 'REDIS_SENTINEL must be the name of the primary the sentinels watch (1-64 of A-Z a-z 0-9 _ . -)')
+    .optional(),
   NODE_ID: optional,
   JWT_SECRET: optional,
   JWT_SECRETS: optional,
@@ -247,6 +252,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys = [{ name: 'dev-admin', key: generatedApiKey, scopes: new Set<Scope>(['admin']), mustSign: false }];
   }
 
+  need('REDIS_SENTINEL', !(e.REDIS_SENTINEL && e.REDIS_CLUSTER), 'and REDIS_CLUSTER exclude each other (Sentinel watches one primary; a Redis Cluster fails over by itself)');
+  need('REDIS_URL', !(e.REDIS_URL?.includes(',') && !e.REDIS_CLUSTER && !e.REDIS_SENTINEL), 'lists several servers: set REDIS_CLUSTER (they are seeds of a Redis Cluster) or REDIS_SENTINEL (they are sentinels)');
+
   if (e.BACKEND_URL && prod) need('BACKEND_SECRET', !!e.BACKEND_SECRET && e.BACKEND_SECRET.length >= 32 && !isPlaceholder(e.BACKEND_SECRET), 'must be at least 32 characters when BACKEND_URL is set in production');
   if (e.METRICS_TOKEN && prod) need('METRICS_TOKEN', !isPlaceholder(e.METRICS_TOKEN) && e.METRICS_TOKEN.length >= 16, 'must be at least 16 characters and not a placeholder in production');
 
@@ -270,7 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL ?? null,
     redisPrefix: e.REDIS_PREFIX,
     redisSharded: e.REDIS_SHARDED,
-    redisCluster: e.REDIS_CLUSTER,
+    redisTopology: e.REDIS_SENTINEL ? { kind: 'sentinel', name: e.REDIS_SENTINEL } : e.REDIS_CLUSTER ? { kind: 'cluster' } : { kind: 'single' },
     jwt: { ...jwt, issuer: e.JWT_ISSUER ?? null, audience: e.JWT_AUDIENCE ?? null },
     generatedJwtSecret,
     apiKeys,
