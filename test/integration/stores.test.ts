@@ -49,7 +49,7 @@ const silent = winston.createLogger({ silent: true });
 let redis: RedisConnections;
 
 beforeAll(async () => {
-  redis = createRedisConnections(testRedisUrl(), { cluster: false }, silent);
+  redis = createRedisConnections(testRedisUrl(), { kind: 'single' }, silent);
   if (!(await redis.connect(5000))) throw new Error('test Redis is not reachable');
 });
 afterAll(() => redis.close());
@@ -101,8 +101,8 @@ const implementations: [string, () => Stores][] = [
         changes,
         published,
         listening: Promise.all(channels.map((c) => redis.sub.sSubscribe(c, onPush))),
-        history: new RedisHistoryStore(redis.data, keys, POLICY, false),
-        push: new RedisPushStore(redis.data, keys, POLICY, presence, false),
+        history: new RedisHistoryStore(redis.data, keys, POLICY, ''),
+        push: new RedisPushStore(redis.data, keys, POLICY, presence, { kind: 'single' }),
         counters: new RedisRateLimitStore(redis.data, keys),
         registry: new RedisNodeRegistry(redis.data, keys, presence),
         async loseHistory() {
