@@ -79,6 +79,50 @@ export function killAll() {
   for (const dir of [...tempDirs]) removeTempDir(dir);
 }
 
+/**
+ * Ends the run whatever happens: at `deadlineS` seconds and on SIGINT, SIGTERM or SIGHUP every
+ * tracked child is killed and the process exits (3 at the deadline, 130 on a signal); killAll()
+ * also runs on any exit. Returns the deadline's timer: clear it when the run ends well.
+ */
+export function guardRun(deadlineS, log) {
+  const deadline = setTimeout(() => {
+    log(`deadline of ${deadlineS} s reached: stopping everything`);
+    killAll();
+    process.exit(3);
+  }, deadlineS * 1000);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      log(`${sig}: stopping everything`);
+      killAll();
+      process.exit(130);
+    });
+  }
+  process.on('exit', killAll);
+  return deadline;
+}
+
+/** Runs `main`; exits 0 when it resolves, or logs the error, kills every tracked child and exits 1. */
+export function runMain(main, log) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      log(`failed: ${err?.stack ?? err}`);
+      killAll();
+      process.exit(1);
+    },
+  );
+}
+
+/** `parse(argv)`, or, when it throws, its message and `help` on stderr and exit status 2. */
+export function parseOrExit(parse, argv, help) {
+  try {
+    return parse(argv);
+  } catch (err) {
+    process.stderr.write(`${err.message}\n\n${help}\n`);
+    process.exit(2);
+  }
+}
+
 const tempDirs = new Set();
 
 /** A fresh directory under the OS temp dir, removed by removeTempDir() or, at the latest, by killAll(). */
