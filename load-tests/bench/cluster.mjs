@@ -296,7 +296,7 @@ function perOp(redisDelta, backend, ops) {
   const per = (x) => Math.round((x / ops) * 100) / 100;
   return {
     ops,
-    primaries: { commands: per(p.commands), scripts: per(p.scripts), bytesIn: per(p.netIn), bytesOut: per(p.netOut), replicationOut: per(p.replOut), calls: Object.fromEntries(Object.entries(p.calls).map(([k, v]) => [k, per(v)])) },
+    primaries: { commands: per(p.commands), scripts: per(p.scripts), bytesIn: per(p.netIn), bytesOut: per(p.netOut), replicationOut: per(p.replOut), keys: per(p.keys), usedMemory: per(p.usedMemory), calls: Object.fromEntries(Object.entries(p.calls).map(([k, v]) => [k, per(v)])) },
     replicas: r ? { commands: per(r.commands), replicationIn: per(r.replIn) } : null,
   };
 }
@@ -494,6 +494,7 @@ async function capacity(ctx, cluster, entry) {
     await burst(pool, rooms, o.capRooms * warmPerRoom, o.concurrency);
     if (!(await warm).complete) throw new Error('capacity warm-up incomplete');
     for (let rep = 0; rep < o.reps; rep++) {
+      await Promise.all(nodes.map((n) => n.probe('gc')));
       const { m, deliveries } = await measuredBurst(ctx, b, { group, pool, rooms, perRoom: o.capPushesPerRoom });
       const { delivered, seconds } = deliveries;
       const perNode = Object.fromEntries(nodes.map((n, i) => {
@@ -577,15 +578,15 @@ function tables(res, o) {
     ['push API /push (user without sockets)', (r) => r.http.push.perRequest],
   ];
   const cost = [
-    line(['Redis per operation (median of reps)', '1 Redis: commands', 'scripts', 'bytes in', 'bytes out', 'cluster primaries: commands', 'scripts', 'bytes in', 'bytes out', 'repl. out', 'cluster replicas: commands']),
-    line(['---', ...Array(10).fill('---:')]),
+    line(['Redis per operation (median of reps)', '1 Redis: commands', 'scripts', 'bytes in', 'bytes out', 'keys', 'cluster primaries: commands', 'scripts', 'bytes in', 'bytes out', 'keys', 'repl. out', 'cluster replicas: commands']),
+    line(['---', ...Array(12).fill('---:')]),
   ];
   for (const [label, pick] of ops) {
     const v = (k, f) => med((r) => f(pick(r)))[k];
     const d = (x) => (x !== null && Math.abs(x) < 10 ? 2 : 0);
     const cells = [
-      ...['commands', 'scripts', 'bytesIn', 'bytesOut'].map((f) => v('single', (p) => p.primaries[f])),
-      ...['commands', 'scripts', 'bytesIn', 'bytesOut', 'replicationOut'].map((f) => v('cluster', (p) => p.primaries[f])),
+      ...['commands', 'scripts', 'bytesIn', 'bytesOut', 'keys'].map((f) => v('single', (p) => p.primaries[f])),
+      ...['commands', 'scripts', 'bytesIn', 'bytesOut', 'keys', 'replicationOut'].map((f) => v('cluster', (p) => p.primaries[f])),
       v('cluster', (p) => p.replicas.commands),
     ];
     if (cells.every((c) => c === null)) continue;
@@ -692,6 +693,9 @@ async function main() {
     ctx.httpRooms = roomsOverShards(cluster, 'bench:api-', o.httpRooms);
     const shardOf = (room) => cluster.topology.primaries.indexOf(cluster.primaryOf(roomSlot(room)));
     const kinds = ['single', 'cluster'];
+    // Before each measured step every node collects its garbage (probe.cjs), so what the previous
+    // step left, on either backend, is not collected inside the next window on the shared CPU.
+    const gcAll = () => Promise.all(kinds.flatMap((k) => backends[k].nodes.map((n) => n.probe('gc'))));
 
     if (o.steps.includes('fanout')) {
       for (const k of kinds) {
@@ -725,9 +729,9 @@ async function main() {
       for (const k of order) {
         log(`rep ${rep + 1}/${o.reps}: ${backends[k].label}`);
         const r = { rep };
-        if (o.steps.includes('ops')) r.ops = await opsStep(ctx, backends[k], rep);
-        if (o.steps.includes('fanout')) r.fanout = await fanoutStep(ctx, backends[k]);
-        if (o.steps.includes('http')) r.http = await httpStep(ctx, backends[k]);
+        if (o.steps.includes('ops')) r.ops = await gcAll().then(() => opsStep(ctx, backends[k], rep));
+        if (o.steps.includes('fanout')) r.fanout = await gcAll().then(() => fanoutStep(ctx, backends[k]));
+        if (o.steps.includes('http')) r.http = await gcAll().then(() => httpStep(ctx, backends[k]));
         res.reps[k].push(r);
       }
     }
