@@ -371,6 +371,8 @@ async function fanoutStep(ctx, b) {
     cpuUsPerPush: (cpu.serverMs * 1000) / admitted,
     nodeAUsPerPush: (m.cpu['node:A'].cpuMs * 1000) / admitted,
     nodeBUsPerDelivery: (m.cpu['node:B'].cpuMs * 1000) / delivered,
+    nodeBWritesPerDelivery: m.cpu['node:B'].syscw / delivered,
+    nodeAWritesPerPush: m.cpu['node:A'].syscw / admitted,
     redisUsPerPush: ((cpu.primariesMs + cpu.replicasMs) * 1000) / admitted,
     serverBusy: cpu.serverMs / m.windowMs,
     subscriberBusy: subMs / m.windowMs,
@@ -556,6 +558,8 @@ function tables(res, o) {
   row('… node A (HTTP API + admission) per push (µs)', (r) => r.fanout.nodeAUsPerPush, 1);
   row('… redis-servers per push (µs)', (r) => r.fanout.redisUsPerPush, 1);
   row('… node B (receives from Redis, writes to sockets) per delivery (µs)', (r) => r.fanout.nodeBUsPerDelivery, 2);
+  row('Write syscalls: node A per push', (r) => r.fanout.nodeAWritesPerPush, 2);
+  row('Write syscalls: node B per delivery', (r) => r.fanout.nodeBWritesPerDelivery, 3);
   row('Server CPU busy during the burst (% of one core)', (r) => r.fanout.serverBusy * 100);
   row(`Push API: broadcast to ${o.httpRooms} rooms over the shards (requests/s)`, (r) => r.http.broadcast.rps);
   row('… server CPU per request (µs)', (r) => r.http.broadcast.cpu.usPerUnit, 1);
