@@ -56,12 +56,15 @@ export class RedisPushStore implements PushStore {
       const prior = await PUSH_BEGIN.run<string | null>(this.redis, [answer], [ttlMs]);
       if (prior !== null) return duplicate(prior);
     }
-    const [rest, sockets, recipients] = await Promise.all([
+    // One stream and no socket ids: its part counts the recipients as it runs.
+    const single = streams.length === 1 && route.socketIds.length === 0;
+    const [rest, sockets, counted] = await Promise.all([
       Promise.all(streams.slice(parts.length).map((_, i) => this.part(w, streams, parts.length + i, null))),
       route.socketIds.length > 0 ? this.toSockets(w, streams.length) : Promise.resolve(0),
-      this.count(route),
+      single ? Promise.resolve(null) : this.count(route),
     ]);
     parts.push(...rest);
+    const recipients = counted ?? (parts[0]![0] === 0 ? Number(parts[0]![1]) : await this.count(route));
     await PUSH_ANSWER.run(this.redis, [answer], [recipients, ttlMs]);
     const offsets: Offset[] = [];
     let receivers = sockets;
