@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import request from 'supertest';
 import { promisify } from 'node:util';
 import { RecoveringClient, SteadySender, type Tally } from '../support/delivery-count';
-import { ADMIN_KEY, closeAllClients, eventually, startNode, type TestNode } from '../support/node';
+import { ADMIN_KEY, eventually } from '../support/node';
+import { useNodesOn } from '../support/node-pair';
 import { uniquePrefix } from '../support/redis';
 import { RedisCluster, type ClusterNode } from '../support/redis-cluster';
 
@@ -27,26 +28,14 @@ async function slotOf(port: number, key: string): Promise<number> {
 const owner = (nodes: ClusterNode[], slot: number) => nodes.find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b))!;
 
 describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
-  let cluster: RedisCluster;
-  let a: TestNode;
-  let b: TestNode;
-  const clients: RecoveringClient[] = [];
-  beforeAll(async () => {
-    cluster = await RedisCluster.start({ primaries: 3, replicas: 1, nodeTimeoutMs: 1000 });
-    const env = { REDIS_URL: cluster.urls.join(','), REDIS_CLUSTER: 'true', REDIS_PREFIX: uniquePrefix('failover') };
-    a = await startNode({ ...env, NODE_ID: 'fo-a' });
-    b = await startNode({ ...env, NODE_ID: 'fo-b' });
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    closeAllClients();
-    await a?.stop();
-    await b?.stop();
-    await cluster?.destroy();
-  });
+  const n = useNodesOn(
+    'fo',
+    () => RedisCluster.start({ primaries: 3, replicas: 1, nodeTimeoutMs: 1000 }),
+    (cluster) => ({ REDIS_URL: cluster.urls.join(','), REDIS_CLUSTER: 'true', REDIS_PREFIX: uniquePrefix('failover') }),
+  );
 
   it('the replica takes over; every push answered 2xx reaches the connected client once and in order, and the returning client recovers it or is told recovered: false', async () => {
-    const nodes = await cluster.nodes();
+    const nodes = await n.redis.nodes();
     const seed = nodes[0]!.port;
     // Rooms by the shard that owns their slot (the hash tag is `r:<room>`, see cluster/redis-keys.ts).
     const shardOf = new Map<string, number>();
@@ -58,20 +47,20 @@ describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
     expect(onVictim).toHaveLength(2);
     expect(new Set(elsewhere.map((r) => shardOf.get(r))).size).toBe(2);
 
-    const stayer = new RecoveringClient(b.url, 'stayer', ['fo:*']);
-    const returner = new RecoveringClient(b.url, 'returner', ['fo:*']);
-    clients.push(stayer, returner);
+    const stayer = new RecoveringClient(n.b.url, 'stayer', ['fo:*']);
+    const returner = new RecoveringClient(n.b.url, 'returner', ['fo:*']);
+    n.clients.push(stayer, returner);
     await Promise.all([stayer.nextWelcome(), returner.nextWelcome()]);
     for (const room of rooms) await Promise.all([stayer.join(room), returner.join(room)]);
 
-    const senders = new Map(rooms.map((room) => [room, new SteadySender(() => a.url, { rooms: [room] }, room, EVERY_MS, `${room}-m`)]));
+    const senders = new Map(rooms.map((room) => [room, new SteadySender(() => n.a.url, { rooms: [room] }, room, EVERY_MS, `${room}-m`)]));
     for (const room of rooms) await stayer.waitFor(room, 10);
 
     returner.socket.disconnect();
     const killedAt = Date.now();
-    await cluster.kill(victim);
+    await n.redis.kill(victim);
     const replica = nodes.find((n) => n.primaryPort === victim)!.port;
-    await eventually(async () => (await cluster.nodes()).some((n) => n.port === replica && n.role === 'master' && n.slots.length > 0), 20_000, 50);
+    await eventually(async () => (await n.redis.nodes()).some((n) => n.port === replica && n.role === 'master' && n.slots.length > 0), 20_000, 50);
     const promotedMs = Date.now() - killedAt;
     // Pushes to the failed shard go through again (each sender has a 2xx after the takeover).
     const sentBefore = new Map(rooms.map((r) => [r, senders.get(r)!.sent.length]));
@@ -117,7 +106,7 @@ describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
   }, 90_000);
 
   it('a push to two rooms whose second shard stalls is answered 503, and its retry with the same id delivers each part exactly once', async () => {
-    const nodes = (await cluster.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0);
+    const nodes = (await n.redis.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0);
     const seed = nodes[0]!.port;
     const portOf = async (tag: string) => owner(nodes, await slotOf(seed, `{${tag}}`)).port;
     const rooms = Array.from({ length: 12 }, (_, i) => `pf:${i}`);
@@ -130,9 +119,9 @@ describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
     let id = '';
     for (let i = 0; !id; i++) if (![ports[0], stalled].includes(await portOf(`m:pf-${i}`))) id = `pf-${i}`;
 
-    const inR1 = new RecoveringClient(b.url, 'pf-one', ['pf:*']);
-    const inR2 = new RecoveringClient(b.url, 'pf-two', ['pf:*']);
-    clients.push(inR1, inR2);
+    const inR1 = new RecoveringClient(n.b.url, 'pf-one', ['pf:*']);
+    const inR2 = new RecoveringClient(n.b.url, 'pf-two', ['pf:*']);
+    n.clients.push(inR1, inR2);
     await Promise.all([inR1.nextWelcome(), inR2.nextWelcome()]);
     await inR1.join(r1);
     await inR2.join(r2);
@@ -140,19 +129,19 @@ describe('a Redis Cluster primary SIGKILLed under steady pushes', () => {
     // Writes (scripts included) on the second room's shard wait 3 s: longer than the node's 2 s command timeout.
     await run('redis-cli', ['-p', String(stalled), 'client', 'pause', '3000', 'write']);
     const body = { rooms: [r1, r2], event: 'pf', data: { n: 1 }, id };
-    const first = await request(a.url).post('/api/v1/push').set(auth).send(body);
+    const first = await request(n.a.url).post('/api/v1/push').set(auth).send(body);
     expect(first.status).toBe(503);
     await inR1.waitFor('pf', 1, 5000);
     // Once the shard serves again the retry completes what is missing, and nothing twice.
     const retry = await eventually(async () => {
-      const res = await request(a.url).post('/api/v1/push').set(auth).send(body);
+      const res = await request(n.a.url).post('/api/v1/push').set(auth).send(body);
       return res.status === 200 ? res : null;
     }, 20_000, 200);
     expect(retry.body.data).toEqual({ id, recipients: 2 });
     await inR2.waitFor('pf', 1, 5000);
     // A marker push to each room: whatever was going to arrive has.
     for (const [c, r] of [[inR1, r1], [inR2, r2]] as const) {
-      await request(a.url).post(`/api/v1/rooms/${r}/broadcast`).set(auth).send({ event: 'pf', data: { n: 2 } }).expect(200);
+      await request(n.a.url).post(`/api/v1/rooms/${r}/broadcast`).set(auth).send({ event: 'pf', data: { n: 2 } }).expect(200);
       await c.waitFor('pf', 2);
     }
     expect(inR1.got.get('pf')).toEqual([1, 2]);

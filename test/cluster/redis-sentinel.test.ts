@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { RecoveringClient, SteadySender } from '../support/delivery-count';
-import { ADMIN_KEY, closeAllClients, connectUser, eventually, nextEvent, startNode, type TestNode } from '../support/node';
+import { ADMIN_KEY, connectUser, eventually, nextEvent } from '../support/node';
+import { useNodesOn } from '../support/node-pair';
 import { uniquePrefix } from '../support/redis';
 import { RedisSentinelSet } from '../support/redis-sentinel';
 
@@ -13,49 +14,37 @@ import { RedisSentinelSet } from '../support/redis-sentinel';
 const auth = { Authorization: `Bearer ${ADMIN_KEY}` };
 
 describe('pushgate on Redis Sentinel', () => {
-  let set: RedisSentinelSet;
-  let a: TestNode;
-  let b: TestNode;
-  const clients: RecoveringClient[] = [];
-  beforeAll(async () => {
-    set = await RedisSentinelSet.start({ downAfterMs: 1000 });
-    const env = { REDIS_URL: set.url, REDIS_SENTINEL: set.name, REDIS_PREFIX: uniquePrefix('sentinel') };
-    a = await startNode({ ...env, NODE_ID: 'sen-a' });
-    b = await startNode({ ...env, NODE_ID: 'sen-b' });
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    closeAllClients();
-    await a?.stop();
-    await b?.stop();
-    await set?.destroy();
-  });
+  const n = useNodesOn(
+    'sen',
+    () => RedisSentinelSet.start({ downAfterMs: 1000 }),
+    (set) => ({ REDIS_URL: set.url, REDIS_SENTINEL: set.name, REDIS_PREFIX: uniquePrefix('sentinel') }),
+  );
 
   it('carries pushes and presence between two nodes', async () => {
-    const onB = await connectUser(b.url, 'sen-user');
+    const onB = await connectUser(n.b.url, 'sen-user');
     const got = nextEvent(onB.socket, 'note');
-    const res = await request(a.url).post('/api/v1/push').set(auth).send({ users: ['sen-user'], event: 'note', data: 1 }).expect(200);
+    const res = await request(n.a.url).post('/api/v1/push').set(auth).send({ users: ['sen-user'], event: 'note', data: 1 }).expect(200);
     expect(res.body.data.recipients).toBe(1);
     expect((await got)[0]).toBe(1);
-    const user = await request(a.url).get('/api/v1/users/sen-user').set(auth).expect(200);
+    const user = await request(n.a.url).get('/api/v1/users/sen-user').set(auth).expect(200);
     expect(user.body.data.sockets.map((s: { nodeId: string }) => s.nodeId)).toEqual(['sen-b']);
   });
 
   it('the sentinels promote the replica when the primary is SIGKILLed: the connected client loses nothing, the returning one is told recovered: false', async () => {
     const rooms = ['sen:1', 'sen:2'];
-    const stayer = new RecoveringClient(b.url, 'sen-stayer', ['sen:*']);
-    const returner = new RecoveringClient(b.url, 'sen-returner', ['sen:*']);
-    clients.push(stayer, returner);
+    const stayer = new RecoveringClient(n.b.url, 'sen-stayer', ['sen:*']);
+    const returner = new RecoveringClient(n.b.url, 'sen-returner', ['sen:*']);
+    n.clients.push(stayer, returner);
     await Promise.all([stayer.nextWelcome(), returner.nextWelcome()]);
     for (const room of rooms) await Promise.all([stayer.join(room), returner.join(room)]);
-    const senders = rooms.map((room) => new SteadySender(() => a.url, { rooms: [room] }, room, 20, `${room}-m`));
+    const senders = rooms.map((room) => new SteadySender(() => n.a.url, { rooms: [room] }, room, 20, `${room}-m`));
     for (const room of rooms) await stayer.waitFor(room, 10);
 
     returner.socket.disconnect();
-    const primary = await set.primaryPort();
+    const primary = await n.redis.primaryPort();
     const killedAt = Date.now();
-    await set.kill(primary);
-    await eventually(async () => (await set.primaryPort()) !== primary, 30_000, 100);
+    await n.redis.kill(primary);
+    await eventually(async () => (await n.redis.primaryPort()) !== primary, 30_000, 100);
     const promotedMs = Date.now() - killedAt;
     const before = senders.map((s) => s.sent.length);
     await eventually(async () => senders.every((s, i) => s.sent.length > before[i]! + 5), 30_000, 50);
