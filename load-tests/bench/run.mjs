@@ -29,7 +29,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { freePort } from '../free-port.mjs';
-import { answersWithin, diffSnapshot, killAll, median, percentile, pinProcess, placement, removeTempDir, sleep, snapshot, tempDir, track, watchChild, withTimeout } from '../lib/procs.mjs';
+import { answersWithin, diffSnapshot, guardRun, median, percentile, pinProcess, placement, removeTempDir, runMain, sleep, snapshot, tempDir, track, watchChild, withTimeout } from '../lib/procs.mjs';
 import { ensureNchan, NchanProc } from './nchan-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -858,20 +858,7 @@ async function main() {
   const biggest = Math.max(...o.sizes, o.idle, o.latencyRoom);
   ensureFdLimit(Math.max(biggest * 2 + 2048, Math.ceil((o.peers.length * biggest) / o.workers) + 2048));
 
-  const deadline = setTimeout(() => {
-    log(`deadline of ${o.deadlineS} s reached: stopping everything`);
-    killAll();
-    process.exit(3);
-  }, o.deadlineS * 1000);
-  const onSignal = (sig) => {
-    log(`${sig}: stopping everything`);
-    killAll();
-    process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
-  process.on('exit', killAll);
+  const deadline = guardRun(o.deadlineS, log);
   for (const n of o.notes) log(n);
 
   // Which peers run in which scenario.
@@ -1078,11 +1065,4 @@ function parseCommandStats(text) {
   return out;
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    log(`failed: ${err?.stack ?? err}`);
-    killAll();
-    process.exit(1);
-  },
-);
+runMain(main, log);

@@ -81,23 +81,25 @@ export function killAll() {
 
 /**
  * Ends the run whatever happens: at `deadlineS` seconds and on SIGINT, SIGTERM or SIGHUP every
- * tracked child is killed and the process exits (3 at the deadline, 130 on a signal); killAll()
- * also runs on any exit. Returns the deadline's timer: clear it when the run ends well.
+ * tracked child is killed (`kill`, killAll() unless the caller tracks its own) and the process exits
+ * (3 at the deadline, 130 on a signal); `kill` also runs on any exit. Returns the deadline's timer:
+ * clear it when the run ends well.
  */
-export function guardRun(deadlineS, log) {
+export function guardRun(deadlineS, log, { kill = killAll, onDeadline = () => undefined } = {}) {
   const deadline = setTimeout(() => {
     log(`deadline of ${deadlineS} s reached: stopping everything`);
-    killAll();
+    onDeadline();
+    kill();
     process.exit(3);
   }, deadlineS * 1000);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       log(`${sig}: stopping everything`);
-      killAll();
+      kill();
       process.exit(130);
     });
   }
-  process.on('exit', killAll);
+  process.on('exit', kill);
   return deadline;
 }
 

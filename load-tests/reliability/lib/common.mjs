@@ -4,6 +4,7 @@
  * deadline) and the secrets every process of one run shares.
  */
 import { randomBytes } from 'node:crypto';
+import { guardRun } from '../../lib/procs.mjs';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes of one machine. */
 export const now = () => performance.timeOrigin + performance.now();
@@ -88,21 +89,8 @@ export function killAllChildren() {
 
 /** Hard deadline and signal handling for the whole run: nothing outlives the runner. */
 export function installGuards(deadlineS, onDeadline = () => undefined) {
-  const deadline = setTimeout(() => {
-    log(`deadline of ${deadlineS} s reached: stopping everything`);
-    onDeadline();
-    killAllChildren();
-    process.exit(3);
-  }, deadlineS * 1000);
+  const deadline = guardRun(deadlineS, log, { kill: killAllChildren, onDeadline });
   deadline.unref();
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => {
-      log(`${sig}: stopping everything`);
-      killAllChildren();
-      process.exit(130);
-    });
-  }
-  process.on('exit', killAllChildren);
   return deadline;
 }
 
