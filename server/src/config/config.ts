@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { projectRoot } from '../lib/version';
 import type { RedisTopology } from '../cluster/redis';
+import type { PusherCredentials } from '../http/pusher-signature';
 
 export type Scope = 'push' | 'read' | 'manage' | 'admin';
 export const SCOPES: readonly Scope[] = ['push', 'read', 'manage', 'admin'];
@@ -42,6 +43,11 @@ export interface Config {
   backend: { url: string | null; secret: string | null; timeoutMs: number };
   corsOrigins: '*' | string[];
   maxPayloadBytes: number;
+  /**
+   * Pusher's HTTP API for this deployment (PUSHER_APP=id:key:secret): backends that publish with a
+   * Pusher server library reach the same rooms and users. null: the /apps routes answer 404.
+   */
+  pusher: { app: PusherCredentials; maxDataBytes: number; maxBatch: number } | null;
   metricsToken: string | null;
   shutdownTimeoutMs: number;
   /** Node heartbeat period; a node missing 3 beats is presumed dead and its presence removed. @default 5000 */
@@ -131,6 +137,9 @@ const envSchema = z.object({
   BACKEND_TIMEOUT_MS: int(5000, 1),
   CORS_ORIGINS: optional,
   MAX_PAYLOAD_BYTES: int(1048576, 1024),
+  PUSHER_APP: optional,
+  PUSHER_MAX_DATA_BYTES: int(10240, 1),
+  PUSHER_MAX_BATCH: int(10, 1),
   METRICS_TOKEN: optional,
   SHUTDOWN_TIMEOUT_MS: int(10000, 100),
   HEARTBEAT_MS: int(5000, 100),
@@ -193,6 +202,14 @@ function parsePatterns(v: string | undefined): string[] {
   return patterns;
 }
 
+/** `id:key:secret`, as Pusher's dashboard shows an app's credentials. */
+function parsePusherApp(v: string): PusherCredentials {
+  const [id, key, ...rest] = v.split(':');
+  const secret = rest.join(':');
+  if (!id || !key || !secret || !/^[\w.-]{1,64}$/.test(id) || !/^[\w.-]{1,128}$/.test(key)) throw new ConfigError('PUSHER_APP must be id:key:secret (id and key of A-Z a-z 0-9 _ . -)');
+  return { id, key, secret };
+}
+
 /**
  * Validates the environment once into a frozen Config. Throws ConfigError with a message naming the
  * variable; production refuses missing or placeholder secrets.
@@ -252,6 +269,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys = [{ name: 'dev-admin', key: generatedApiKey, scopes: new Set<Scope>(['admin']), mustSign: false }];
   }
 
+  const pusherApp = e.PUSHER_APP ? parsePusherApp(e.PUSHER_APP) : null;
+  if (pusherApp && prod) need('PUSHER_APP', pusherApp.secret.length >= 24 && !isPlaceholder(pusherApp.secret), 'secret must be at least 24 characters and not a placeholder in production');
   need('REDIS_SENTINEL', !(e.REDIS_SENTINEL && e.REDIS_CLUSTER), 'and REDIS_CLUSTER exclude each other (Sentinel watches one primary; a Redis Cluster fails over by itself)');
   need('REDIS_URL', !(e.REDIS_URL?.includes(',') && !e.REDIS_CLUSTER && !e.REDIS_SENTINEL), 'lists several servers: set REDIS_CLUSTER (they are seeds of a Redis Cluster) or REDIS_SENTINEL (they are sentinels)');
 
@@ -286,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backend: { url: e.BACKEND_URL ?? null, secret: e.BACKEND_SECRET ?? null, timeoutMs: e.BACKEND_TIMEOUT_MS },
     corsOrigins,
     maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
+    pusher: pusherApp ? { app: pusherApp, maxDataBytes: e.PUSHER_MAX_DATA_BYTES, maxBatch: e.PUSHER_MAX_BATCH } : null,
     metricsToken: e.METRICS_TOKEN ?? null,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     heartbeatMs: e.HEARTBEAT_MS,

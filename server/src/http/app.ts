@@ -23,6 +23,7 @@ import { refuseDeepBodies } from './middleware/nesting';
 import { verifySignature } from './middleware/signature';
 import { sessionAsApiKey } from './middleware/session';
 import { adminRoutes, adminSessionRoutes, type AdminSources } from './routes/admin';
+import { pusherRoutes } from './routes/pusher';
 import { pushRoutes } from './routes/v1/push';
 import { roomRoutes } from './routes/v1/rooms';
 import { statusRoutes } from './routes/v1/status';
@@ -130,6 +131,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   api.use(statusRoutes(deps.status));
   api.use(adminRoutes(deps.admin));
   app.use('/api/v1', api);
+  if (config.pusher) app.use('/apps', markMount, pusherRoutes({ config: config.pusher, clock: deps.clock, push: deps.push, presence: deps.presence, disconnectUser: deps.disconnectUser }));
 
   app.use(notFound);
   app.use(errorHandler(logger));

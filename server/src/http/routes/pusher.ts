@@ -1,0 +1,194 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { roomName } from '../../contracts/api';
+import { isPersonalRoom } from '../../contracts/socket-events';
+import type { PresenceStore } from '../../cluster/presence-store';
+import type { Config } from '../../config/config';
+import type { Clock } from '../../lib/clock';
+import { isAppError } from '../../lib/errors';
+import type { PushService } from '../../routing/push-service';
+import { verifyPusherSignature } from '../pusher-signature';
+
+/** At most this many channels in one `channels` list, as Pusher allows. */
+const MAX_CHANNELS = 100;
+/** Channel listings read at most this many rooms. */
+const MAX_LISTED = 10_000;
+const CHANNEL = /^[A-Za-z0-9_\-=@,.;]{1,164}$/;
+const EVENT = /^[^\s\p{Cc}]{1,200}$/u;
+
+/** A Pusher-style refusal: the status and a plain-text body, as Pusher's API answers. */
+class PusherError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface EventItem {
+  name: string;
+  channels: string[];
+  data: string;
+  socket_id?: string;
+  info?: string;
+}
+
+/**
+ * Pusher's HTTP API (`/apps/:app_id/…`) on pushgate's port, for backends that publish with a Pusher
+ * server library. A channel is a pushgate room of the same name (`private-`/`presence-` prefixes
+ * included); an event reaches the room's sockets as a Socket.IO event named like it, its `data`
+ * string parsed when it is JSON, with the usual `meta`, so history, recovery and receipts work as
+ * for any push. Requests are signed as Pusher signs them (pusher-signature.ts).
+ */
+export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; clock: Clock; push: PushService; presence: PresenceStore; disconnectUser: (userId: string) => Promise<number> }): Router {
+  const { config } = deps;
+  const router = express.Router();
+  // The body as sent: its MD5 is part of the signature. Bounded a little above the batch of events it may carry.
+  router.use(express.raw({ type: () => true, limit: Math.max(config.maxDataBytes * config.maxBatch * 2, 64 * 1024) }));
+  router.use('/:appId', (req, _res, next) => {
+    if (req.params.appId !== config.app.id) return next(new PusherError(404, `Unknown app ${req.params.appId}`));
+    const [path = '', rawQuery = ''] = req.originalUrl.split('?', 2);
+    const body = Buffer.isBuffer(req.body) ? req.body : undefined;
+    const verdict = verifyPusherSignature({ method: req.method, path, rawQuery, body }, (key) => (key === config.app.key ? config.app : undefined), deps.clock.now());
+    if (!verdict.ok) return next(new PusherError(verdict.status, verdict.message));
+    next();
+  });
+
+  const send = (res: Response, body: unknown) => res.status(200).json(body);
+
+  router.post('/:appId/events', async (req, res) => {
+    const item = eventItem(json(req), config.maxDataBytes, true);
+    await deliver(item);
+    send(res, item.info ? { channels: await channelInfo(item.channels, item.info) } : {});
+  });
+
+  router.post('/:appId/batch_events', async (req, res) => {
+    const body = json(req) as { batch?: unknown };
+    if (!Array.isArray(body?.batch)) throw new PusherError(400, 'batch must be an array of events');
+    if (body.batch.length > config.maxBatch) throw new PusherError(400, `Batch too large: at most ${config.maxBatch} events`);
+    const items = body.batch.map((raw) => eventItem(raw, config.maxDataBytes, false));
+    for (const item of items) await deliver(item);
+    const infos = await Promise.all(items.map(async (i) => (i.info ? (await channelInfo(i.channels, i.info))[i.channels[0]!]! : {})));
+    send(res, items.some((i) => i.info) ? { batch: infos } : {});
+  });
+
+  router.get('/:appId/channels', async (req, res) => {
+    const prefix = typeof req.query.filter_by_prefix === 'string' ? req.query.filter_by_prefix : '';
+    const info = typeof req.query.info === 'string' ? req.query.info : '';
+    if (info.split(',').includes('user_count') && !prefix.startsWith('presence-')) throw new PusherError(400, 'info=user_count needs filter_by_prefix=presence-');
+    const channels: Record<string, Record<string, number>> = {};
+    let cursor: string | undefined;
+    for (let n = 0; n < MAX_LISTED; ) {
+      const page = await deps.presence.listRooms({ prefix, limit: 500, cursor });
+      for (const r of page.rooms) {
+        if (isPersonalRoom(r.room)) continue;
+        channels[r.room] = attributes(info, r.users, r.sockets);
+      }
+      n += page.rooms.length;
+      if (!page.cursor) break;
+      cursor = page.cursor;
+    }
+    send(res, { channels });
+  });
+
+  router.get('/:appId/channels/:channel', async (req, res) => {
+    const channel = channelName(req.params.channel);
+    const info = typeof req.query.info === 'string' ? req.query.info : '';
+    if (info.split(',').includes('user_count') && !channel.startsWith('presence-')) throw new PusherError(400, 'info=user_count is only for presence channels');
+    const room = await deps.presence.getRoom(channel);
+    send(res, { occupied: room !== null, ...attributes(info, room?.users.length ?? 0, room?.sockets ?? 0) });
+  });
+
+  router.get('/:appId/channels/:channel/users', async (req, res) => {
+    const channel = channelName(req.params.channel);
+    if (!channel.startsWith('presence-')) throw new PusherError(400, 'Users are listed for presence channels only');
+    const room = await deps.presence.getRoom(channel);
+    send(res, { users: (room?.users ?? []).map((u) => ({ id: u.userId })) });
+  });
+
+  router.post('/:appId/users/:userId/terminate_connections', async (req, res) => {
+    await deps.disconnectUser(req.params.userId!);
+    send(res, {});
+  });
+
+  router.use((_req: Request, _res: Response, next: (err: unknown) => void) => next(new PusherError(404, 'Not found')));
+  router.use((err: unknown, _req: Request, res: Response, _next: unknown) => {
+    if (err instanceof PusherError) return void res.status(err.status).type('text/plain').send(err.message);
+    const e = err as { type?: string; status?: number };
+    if (e.type === 'entity.too.large') return void res.status(413).type('text/plain').send('Request body too large');
+    if (isAppError(err)) {
+      const status = err.status === 503 ? 503 : err.status === 413 ? 413 : 400;
+      return void res.status(status).type('text/plain').send(err.message);
+    }
+    res.status(500).type('text/plain').send('Internal error');
+  });
+
+  async function deliver(item: EventItem): Promise<void> {
+    await deps.push.push({ rooms: item.channels, event: item.name, data: parseData(item.data), except: item.socket_id ? [item.socket_id] : undefined });
+  }
+
+  async function channelInfo(channels: string[], info: string): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const c of channels) {
+      const room = await deps.presence.getRoom(c);
+      out[c] = attributes(info, room?.users.length ?? 0, room?.sockets ?? 0);
+    }
+    return out;
+  }
+  return router;
+}
+
+/** `user_count` (distinct users) and `subscription_count` (sockets), as asked in `info`. */
+function attributes(info: string, users: number, sockets: number): Record<string, number> {
+  const asked = info.split(',');
+  const out: Record<string, number> = {};
+  if (asked.includes('user_count')) out.user_count = users;
+  if (asked.includes('subscription_count')) out.subscription_count = sockets;
+  return out;
+}
+
+function json(req: Request): unknown {
+  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new PusherError(400, 'Body must be JSON');
+  }
+}
+
+function channelName(v: unknown): string {
+  if (typeof v !== 'string' || !CHANNEL.test(v) || !roomName.safeParse(v).success) throw new PusherError(400, `Invalid channel name: ${String(v).slice(0, 200)}`);
+  return v;
+}
+
+/** One event of /events (`channel` or `channels`) or of a batch (`channel`). */
+function eventItem(raw: unknown, maxDataBytes: number, several: boolean): EventItem {
+  const b = raw as Record<string, unknown> | null;
+  if (!b || typeof b !== 'object') throw new PusherError(400, 'An event must be an object');
+  if (typeof b.name !== 'string' || !EVENT.test(b.name)) throw new PusherError(400, 'name must be a string of 1-200 characters');
+  if (typeof b.data !== 'string') throw new PusherError(400, 'data must be a string');
+  if (Buffer.byteLength(b.data) > maxDataBytes) throw new PusherError(413, `data is larger than ${maxDataBytes} bytes`);
+  let channels: string[];
+  if (several && b.channels !== undefined) {
+    if (!Array.isArray(b.channels) || b.channels.length === 0) throw new PusherError(400, 'channels must be a non-empty array');
+    if (b.channels.length > MAX_CHANNELS) throw new PusherError(400, `At most ${MAX_CHANNELS} channels`);
+    channels = b.channels.map(channelName);
+  } else {
+    channels = [channelName(b.channel)];
+  }
+  if (b.socket_id !== undefined && (typeof b.socket_id !== 'string' || b.socket_id.length > 100)) throw new PusherError(400, 'socket_id must be a string');
+  if (b.info !== undefined && typeof b.info !== 'string') throw new PusherError(400, 'info must be a string');
+  const item: EventItem = { name: b.name, channels: [...new Set(channels)], data: b.data };
+  if (b.socket_id) item.socket_id = b.socket_id as string;
+  if (b.info) item.info = b.info as string;
+  return item;
+}
+
+/** Pusher's data is a string, usually JSON: clients get the value, or the string when it is not JSON. */
+function parseData(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return data;
+  }
+}
