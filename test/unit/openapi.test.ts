@@ -108,7 +108,7 @@ function registeredRoutes(app: Express): string[] {
 const silent = new Writable({ write: (_chunk, _enc, cb) => cb() });
 
 function buildApp(): Express {
-  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'openapi-test-secret-0123456789abcdef', API_KEYS: `ops:${ADMIN_KEY}:admin`, RATE_LIMIT_HTTP: '0' });
+  const config = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'openapi-test-secret-0123456789abcdef', API_KEYS: `ops:${ADMIN_KEY}:admin`, RATE_LIMIT_HTTP: '0', PUSHER_APP: '4242:openapi-key:openapi-secret-0123456789abcdef' });
   const clock = systemClock;
   const logger = createLogger({ nodeId: 'openapi', level: 'error', transports: [new winston.transports.Stream({ stream: silent })] });
   const metrics = new Metrics('openapi', { sockets: () => 0, users: () => 0, rooms: () => 0, redisUp: () => -1 });
@@ -237,6 +237,7 @@ describe('docs/openapi.yaml', () => {
         const media = deref((response.content as Json | undefined)?.['application/json'] ?? {});
         const schemaRef = (media.schema as Json | undefined)?.$ref;
         if (path.startsWith('/health')) continue; // health answers are not enveloped
+        if (path.startsWith('/apps/')) continue; // Pusher's API answers as Pusher does: plain text (checked below)
         expect(schemaRef).toBe('#/components/schemas/ErrorEnvelope');
         const example = media.example as { success: boolean; error: { code: keyof typeof ERROR_STATUS } };
         expect(example.success).toBe(false);
@@ -245,6 +246,15 @@ describe('docs/openapi.yaml', () => {
       }
     }
     expect(checked).toBeGreaterThan(50);
+  });
+
+  it('documents the Pusher routes’ refusals as Pusher’s plain text', () => {
+    const pusherOps = operations().filter(({ path }) => path.startsWith('/apps/'));
+    expect(pusherOps.length).toBe(6);
+    for (const { op } of pusherOps) {
+      expect(op.security).toEqual([{ pusherSignature: [] }]);
+      for (const [status, raw] of Object.entries(op.responses)) if (/^[45]/.test(status)) expect(Object.keys(deref(raw).content as Json)).toEqual(['text/plain']);
+    }
   });
 
   it('lists exactly the error codes of contracts/error-codes.ts', () => {
