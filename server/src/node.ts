@@ -216,6 +216,7 @@ export class PushgateNode {
 
     attachGateway(this.io, {
       nodeId: config.nodeId,
+      pusherSocketIds: config.pusher !== null,
       eventsPerSecond: config.rateLimits.eventsPerSecond,
       connectionsPerMinute: config.rateLimits.connectionsPerMinute,
       trustProxy: this.trust,

@@ -57,6 +57,8 @@ export interface WelcomePayload {
   serverTime: number;
   /** Current position of the user's personal stream (history on): where a fresh client starts. */
   offsets?: Record<Stream, Offset>;
+  /** With PUSHER_APP: `socketId` in the form Pusher's server libraries accept as `socket_id`. */
+  pusherSocketId?: string;
 }
 
 export interface RoomRequest {

@@ -17,6 +17,7 @@ import type { Recovery } from './recovery';
 import type { RoomManager } from './room-manager';
 import type { TokenVerifier } from './token-verifier';
 import type { PgServer, PgSocket } from './types';
+import { toPusherSocketId } from '../contracts/pusher-socket-id';
 
 export interface IoOptions {
   corsOrigins: '*' | string[];
@@ -62,6 +63,8 @@ export function acceptStickyConnections(io: PgServer): void {
 
 export interface GatewayDeps extends HandshakeDeps {
   nodeId: string;
+  /** PUSHER_APP is set: the welcome also carries the socket id in Pusher's form. */
+  pusherSocketIds?: boolean;
   eventsPerSecond: number;
   connections: ConnectionManager;
   rooms: RoomManager;
@@ -95,6 +98,8 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
           (offsets) => {
             const welcome: WelcomePayload = { socketId: socket.id, userId: socket.data.userId, nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id), serverTime: clock.now() };
             if (offsets && Object.keys(offsets).length > 0) welcome.offsets = offsets;
+            const pusherId = deps.pusherSocketIds ? toPusherSocketId(socket.id) : null;
+            if (pusherId) welcome.pusherSocketId = pusherId;
             socket.emit('welcome', welcome);
           },
           auth && typeof auth === 'object' ? auth.recover : undefined,

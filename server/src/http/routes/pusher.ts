@@ -7,6 +7,7 @@ import type { Clock } from '../../lib/clock';
 import { isAppError } from '../../lib/errors';
 import type { PushService } from '../../routing/push-service';
 import { verifyPusherSignature } from '../pusher-signature';
+import { fromPusherSocketId } from '../../contracts/pusher-socket-id';
 
 /** At most this many channels in one `channels` list, as Pusher allows. */
 const MAX_CHANNELS = 100;
@@ -124,7 +125,9 @@ export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; cloc
   });
 
   async function deliver(item: EventItem): Promise<void> {
-    await deps.push.push({ rooms: item.channels, event: item.name, data: parseData(item.data), except: item.socket_id ? [item.socket_id] : undefined });
+    // A Pusher-form socket id (what the libraries accept) names a Socket.IO socket (pusher-socket-id.ts).
+    const except = item.socket_id ? [fromPusherSocketId(item.socket_id) ?? item.socket_id] : undefined;
+    await deps.push.push({ rooms: item.channels, event: item.name, data: parseData(item.data), except });
   }
 
   async function channelInfo(channels: string[], info: string): Promise<Record<string, Record<string, number>>> {
