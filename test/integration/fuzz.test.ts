@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseQuery } from 'node:querystring';
@@ -179,8 +179,8 @@ interface HttpCase {
   req: RawRequest;
   /** Statuses the contract allows for this input. */
   allowed: number[];
-  /** How the answer must look: the API envelope, a health summary, Prometheus text, a CORS preflight. */
-  shape: 'envelope' | 'health' | 'metrics' | 'preflight';
+  /** How the answer must look: the API envelope, a health summary, Prometheus text, a CORS preflight, Pusher's (JSON, or a plain-text refusal). */
+  shape: 'envelope' | 'health' | 'metrics' | 'preflight' | 'pusher';
   /** A 2xx answer's `data`, checked further (route-specific); returns a problem or null. */
   verify?: (data: unknown) => string | null;
   /** The body as generated nests deeper than MAX_NESTING (shown in the tally, whether or not it is read as JSON). */
@@ -722,6 +722,8 @@ const API_ROUTES: Route[] = [
 ];
 const SESSION_ROUTES = ['POST /api/v1/admin/session', 'GET /api/v1/admin/session', 'DELETE /api/v1/admin/session'];
 const OPEN_ROUTES = ['GET /health', 'GET /health/live', 'GET /health/ready', 'GET /metrics'];
+/** Fuzzed by pusherCase. */
+const PUSHER_ROUTES = ['POST /apps/{appId}/events', 'POST /apps/{appId}/batch_events', 'GET /apps/{appId}/channels', 'GET /apps/{appId}/channels/{channel}', 'GET /apps/{appId}/channels/{channel}/users', 'POST /apps/{appId}/users/{userId}/terminate_connections'];
 
 const headerBytes = (req: RawRequest) => Buffer.byteLength(`${req.method} ${req.path} HTTP/1.1\r\nHost: 127.0.0.1:65535\r\nConnection: close\r\n${req.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}`, 'latin1') + 40;
 
@@ -1233,6 +1235,20 @@ function checkHttp(c: HttpCase, o: RawOutcome): { problems: string[]; label: str
   }
   const head = c.req.method === 'HEAD';
   if (head) label = `${res.status} (HEAD)`;
+  if (c.shape === 'pusher') {
+    const type = res.headers['content-type']?.[0] ?? '';
+    const text = res.body.toString('utf8');
+    if (res.status >= 400) {
+      if (!/^text\/plain/.test(type) || text.length === 0) problems.push(`Pusher refusal not plain text: ${type} ${short(text, 120)}`);
+      return { problems, label: `${res.status} ${text.split(/[:(]/)[0]!.slice(0, 40)}` };
+    }
+    try {
+      if (!isObj(JSON.parse(text)) || !/^application\/json/.test(type)) problems.push(`Pusher answer: ${type} ${short(text, 120)}`);
+    } catch {
+      problems.push(`Pusher answer is not JSON: ${short(text, 120)}`);
+    }
+    return { problems, label };
+  }
   const envelope = c.shape === 'envelope' || res.status >= 400;
   if (head || c.shape === 'preflight') return { problems, label };
   const text = res.body.toString('utf8');
@@ -1283,6 +1299,62 @@ function checkHttp(c: HttpCase, o: RawOutcome): { problems: string[]; label: str
   return { problems, label };
 }
 
+/** PUSHER_APP of the fuzzed node. */
+const PUSHER = { id: '4242', key: 'fz-pusher-key', secret: 'fz-pusher-secret-0123456789abcdef' };
+
+/** A query string signed as Pusher's libraries sign (values as they appear in the URL). */
+function pusherQuery(method: string, path: string, body: Buffer | undefined, params: [string, string][], o: { secret?: string; ts?: number } = {}): string {
+  const all: [string, string][] = [['auth_key', PUSHER.key], ['auth_timestamp', String(o.ts ?? nowS())], ['auth_version', '1.0'], ...params];
+  if (body && body.length > 0) all.push(['body_md5', createHash('md5').update(body).digest('hex')]);
+  const query = all
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const sig = createHmac('sha256', o.secret ?? PUSHER.secret).update(`${method}\n${path}\n${query}`).digest('hex');
+  return `${query}&auth_signature=${sig}`;
+}
+
+/**
+ * Pusher's API: signed requests with fuzzed bodies and parameters (answered 200, 400 or 413), and
+ * requests whose signing is wrong (401) or whose app is not the node's (404). Never a 5xx.
+ */
+function pusherCase(f: Fuzz): HttpCase {
+  const r = f.rng;
+  const seg = () => pctEncode(r.chance(0.6) ? r.pick(['presence-lobby', 'private-x', 'fz', 'a.b=c@d,e;f']) : f.string(40));
+  const route = r.pick([
+    { method: 'POST', path: '/events' },
+    { method: 'POST', path: '/batch_events' },
+    { method: 'GET', path: '/channels' },
+    { method: 'GET', path: `/channels/${seg()}` },
+    { method: 'GET', path: `/channels/${seg()}/users` },
+    { method: 'POST', path: `/users/${seg()}/terminate_connections` },
+  ]);
+  const event = () => ({ name: r.chance(0.8) ? 'fz-event' : f.string(40), data: r.chance(0.8) ? JSON.stringify(f.json(2)) : f.json(1), channel: r.chance(0.8) ? 'fz' : f.string(30), ...(r.chance(0.2) ? { info: r.pick(['user_count', 'subscription_count', f.string(20)]) } : {}), ...(r.chance(0.2) ? { socket_id: r.pick(['1.2', f.string(30)]) } : {}) });
+  let body: Buffer | undefined;
+  let tooBig = false;
+  if (route.method === 'POST') {
+    const value = r.weighted<unknown>([
+      [4, () => (route.path === '/batch_events' ? { batch: r.times(r.int(0, 12), event) } : event())],
+      [1, () => ({ name: 'big', channel: 'fz', data: 'x'.repeat(10 * 1024 + r.int(1, 100)) })],
+      [1, () => ({ name: 'many', data: '{}', channels: r.times(r.int(99, 102), (i) => `c${i}`) })],
+      [2, () => f.json(3)],
+    ]);
+    body = r.chance(0.1) ? Buffer.from(`${jsonText(value)}`.slice(0, -1)) : Buffer.from(jsonText(value));
+    tooBig = body.length > 200 * 1024;
+  }
+  const params: [string, string][] = route.method === 'GET' && r.chance(0.5) ? [[r.pick(['info', 'filter_by_prefix', 'x']), pctEncode(r.pick(['user_count', 'subscription_count', 'presence-', f.string(20)]))]] : [];
+  const wrongApp = r.chance(0.05);
+  const path = `/apps/${wrongApp ? '999' : PUSHER.id}${route.path}`;
+  const signing = r.weighted<{ q: string; ok: boolean; note: string }>([
+    [8, () => ({ q: pusherQuery(route.method, path, body, params), ok: true, note: 'signed' })],
+    [1, () => ({ q: params.map(([k, v]) => `${k}=${v}`).join('&'), ok: false, note: 'unsigned' })],
+    [1, () => ({ q: pusherQuery(route.method, path, body, params, { secret: 'wrong' }), ok: false, note: 'wrong secret' })],
+    [1, () => ({ q: pusherQuery(route.method, path, body, params, { ts: nowS() - r.int(601, 5000) }), ok: false, note: 'stale timestamp' })],
+  ]);
+  const allowed = tooBig ? [413] : wrongApp ? [404] : signing.ok ? [200, 400, 413] : [401];
+  return { req: { method: route.method, path: `${path}?${signing.q}`, headers: [...noiseHeaders(f), ...(body ? ([['Content-Type', 'application/json']] as [string, string][]) : [])], body }, allowed, shape: 'pusher', note: `${route.method} ${path} ${signing.note} ${short(body?.toString('utf8') ?? '', 100)}` };
+}
+
 function httpTarget(tally: Tally, name: string, index: number, c: HttpCase, o: RawOutcome): void {
   const { problems, label } = checkHttp(c, o);
   tally.count(name, c.tooDeep ? `${label} (nested > ${MAX_NESTING})` : label);
@@ -1296,7 +1368,7 @@ describe(`fuzzed HTTP input (FUZZ_SEED=${SEED})`, () => {
   const started = Date.now();
 
   beforeAll(async () => {
-    node = await startNode({ MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('fuzz-http'), METRICS_TOKEN });
+    node = await startNode({ MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('fuzz-http'), METRICS_TOKEN, PUSHER_APP: `${PUSHER.id}:${PUSHER.key}:${PUSHER.secret}` });
     await canary.connect(node.url, makeToken({ sub: canary.userId }));
   });
   afterEach(closeAllClients);
@@ -1309,7 +1381,7 @@ describe(`fuzzed HTTP input (FUZZ_SEED=${SEED})`, () => {
   it('covers every documented operation (docs/openapi.yaml)', () => {
     const spec = parseYaml(readFileSync(join(__dirname, '../../docs/openapi.yaml'), 'utf8')) as { paths: Record<string, Record<string, unknown>> };
     const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => `${m.toUpperCase()} ${p}`));
-    const fuzzed = new Set([...API_ROUTES.map((r) => `${r.method} ${r.path}`), ...SESSION_ROUTES, ...OPEN_ROUTES]);
+    const fuzzed = new Set([...API_ROUTES.map((r) => `${r.method} ${r.path}`), ...SESSION_ROUTES, ...OPEN_ROUTES, ...PUSHER_ROUTES]);
     expect(documented.length).toBeGreaterThan(15);
     expect(documented.filter((op) => !fuzzed.has(op))).toEqual([]);
   });
@@ -1318,6 +1390,7 @@ describe(`fuzzed HTTP input (FUZZ_SEED=${SEED})`, () => {
     ...API_ROUTES.map((route) => ({ name: `${route.method} ${route.path}`, count: cases(route.body || route.query ? 1 : 0.5), gen: (f: Fuzz) => apiCase(f, route) })),
     { name: '/api/v1/admin/session', count: cases(0.75), gen: (f: Fuzz) => sessionCase(f) },
     { name: 'health and metrics', count: cases(0.75), gen: (f: Fuzz) => openCase(f) },
+    { name: "Pusher's API", count: cases(1.5), gen: (f: Fuzz) => pusherCase(f) },
     { name: 'unknown paths and methods', count: cases(1), gen: (f: Fuzz) => unknownCase(f) },
     { name: 'raw bodies', count: cases(1), gen: (f: Fuzz) => rawBodyCase(f) },
   ];
