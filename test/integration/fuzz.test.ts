@@ -1351,7 +1351,8 @@ function pusherCase(f: Fuzz): HttpCase {
     [1, () => ({ q: pusherQuery(route.method, path, body, params, { secret: 'wrong' }), ok: false, note: 'wrong secret' })],
     [1, () => ({ q: pusherQuery(route.method, path, body, params, { ts: nowS() - r.int(601, 5000) }), ok: false, note: 'stale timestamp' })],
   ]);
-  const allowed = tooBig ? [413] : wrongApp ? [404] : signing.ok ? [200, 400, 413] : [401];
+  // An empty channel or user segment matches no route: Pusher's 404.
+  const allowed = tooBig ? [413] : wrongApp || route.path.includes('//') ? [404, ...(signing.ok || wrongApp ? [] : [401])] : signing.ok ? [200, 400, 413] : [401];
   return { req: { method: route.method, path: `${path}?${signing.q}`, headers: [...noiseHeaders(f), ...(body ? ([['Content-Type', 'application/json']] as [string, string][]) : [])], body }, allowed, shape: 'pusher', note: `${route.method} ${path} ${signing.note} ${short(body?.toString('utf8') ?? '', 100)}` };
 }
 
