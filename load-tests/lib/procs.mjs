@@ -81,25 +81,25 @@ export function killAll() {
 
 /**
  * Ends the run whatever happens: at `deadlineS` seconds and on SIGINT, SIGTERM or SIGHUP every
- * tracked child is killed (`kill`, killAll() unless the caller tracks its own) and the process exits
- * (3 at the deadline, 130 on a signal); `kill` also runs on any exit. Returns the deadline's timer:
- * clear it when the run ends well.
+ * tracked child is killed (killAll()) and the process exits (3 at the deadline, 130 on a signal,
+ * after `onDeadline` at the deadline); killAll() also runs on any exit. Returns the deadline's
+ * timer: clear it when the run ends well.
  */
-export function guardRun(deadlineS, log, { kill = killAll, onDeadline = () => undefined } = {}) {
+export function guardRun(deadlineS, log, { onDeadline = () => undefined } = {}) {
   const deadline = setTimeout(() => {
     log(`deadline of ${deadlineS} s reached: stopping everything`);
     onDeadline();
-    kill();
+    killAll();
     process.exit(3);
   }, deadlineS * 1000);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       log(`${sig}: stopping everything`);
-      kill();
+      killAll();
       process.exit(130);
     });
   }
-  process.on('exit', kill);
+  process.on('exit', killAll);
   return deadline;
 }
 

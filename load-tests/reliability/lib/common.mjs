@@ -67,29 +67,12 @@ export function countBy(xs, key = (x) => x) {
 }
 
 // ---------- children ----------
-const children = new Set();
-
-/** Registers a child process so that it is SIGKILLed when the runner exits, however it exits. */
-export function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-export function killAllChildren() {
-  for (const c of children) {
-    if (c.exitCode !== null || c.signalCode !== null) continue;
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
+// One registry for the bench and the runner: a tracked child, and what it forked, is SIGKILLed when the run ends.
+export { track, killAll as killAllChildren } from '../../lib/procs.mjs';
 
 /** Hard deadline and signal handling for the whole run: nothing outlives the runner. */
 export function installGuards(deadlineS, onDeadline = () => undefined) {
-  const deadline = guardRun(deadlineS, log, { kill: killAllChildren, onDeadline });
+  const deadline = guardRun(deadlineS, log, { onDeadline });
   deadline.unref();
   return deadline;
 }
