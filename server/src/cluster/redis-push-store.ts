@@ -6,7 +6,7 @@ import { send, writerCheck, type RedisClient, type RedisTopology } from './redis
 import { encodeHistoryMessage } from './redis-history-store';
 import type { RedisKeys } from './redis-keys';
 import type { RedisPresenceStore } from './redis-presence-store';
-import { PUSH_ANSWER, PUSH_BEGIN, PUSH_PART, RECORD_ANSWER } from './redis-scripts';
+import { PUSH_PART } from './redis-scripts';
 
 /** What one stream's part answered: see PUSH_PART. */
 type PartReply = [0, number, number, string] | [1, string] | [2, string];
@@ -42,9 +42,11 @@ export class RedisPushStore implements PushStore {
   async admit(id: string, route: PushRoute, ttlMs: number, message: HistoryMessage, keep: boolean): Promise<AdmitResult> {
     const streams = streamsOf(route);
     const answer = this.keys.message(id);
+    // One stream and no socket ids: its part counts the recipients as it runs.
+    const single = streams.length === 1 && route.socketIds.length === 0;
     // One Redis server (alone or under Sentinel): the first part may read (and, alone, write) the answer in the same script.
     const together = this.topology.kind !== 'cluster' && streams.length > 0;
-    const only = together && streams.length === 1 && route.socketIds.length === 0;
+    const only = together && single;
     const w: Wire = { id, ttlMs, payload: encodeHistoryMessage(message), routeJson: encodeRoute(route), keep: keep && this.history !== null, only, route };
     const parts: PartReply[] = [];
     if (together) {
@@ -53,19 +55,18 @@ export class RedisPushStore implements PushStore {
       if (only) return { duplicate: false, recipients: Number(first[1]), offsets: first[3] ? [first[3]] : [], receivers: Number(first[2]) };
       parts.push(first);
     } else {
-      const prior = await PUSH_BEGIN.run<string | null>(this.redis, [answer], [ttlMs]);
-      if (prior !== null) return duplicate(prior);
+      // Read the answer, and mark the push begun ('') when there is none, in one command.
+      const prior = await send<string | null>(this.redis, answer, ['SET', answer, '', 'NX', 'PX', ttlMs, 'GET']);
+      if (prior) return duplicate(prior);
     }
-    // One stream and no socket ids: its part counts the recipients as it runs.
-    const single = streams.length === 1 && route.socketIds.length === 0;
     const [rest, sockets, counted] = await Promise.all([
       Promise.all(streams.slice(parts.length).map((_, i) => this.part(w, streams, parts.length + i, null))),
       route.socketIds.length > 0 ? this.toSockets(w, streams.length) : Promise.resolve(0),
-      single ? Promise.resolve(null) : this.count(route),
+      single ? Promise.resolve(null) : this.presence.countRecipients(route),
     ]);
     parts.push(...rest);
-    const recipients = counted ?? (parts[0]![0] === 0 ? Number(parts[0]![1]) : await this.count(route));
-    await PUSH_ANSWER.run(this.redis, [answer], [recipients, ttlMs]);
+    const recipients = counted ?? (parts[0]![0] === 0 ? Number(parts[0]![1]) : await this.presence.countRecipients(route));
+    await send(this.redis, answer, ['SET', answer, recipients, 'PX', ttlMs]);
     const offsets: Offset[] = [];
     let receivers = sockets;
     for (const p of parts) {
@@ -76,13 +77,10 @@ export class RedisPushStore implements PushStore {
     return { duplicate: false, recipients, offsets: offsets.length === streams.length ? offsets : [], receivers };
   }
 
+  /** Updates a remembered answer with the receipts, keeping its TTL. */
   async recordAcked(id: string, recipients: number, acked: number): Promise<void> {
-    await RECORD_ANSWER.run(this.redis, [this.keys.message(id)], [`${recipients}:${acked}`]);
-  }
-
-  /** One set and no socket ids: counted on its shard, without reading members. */
-  private count(route: PushRoute): Promise<number> {
-    return this.presence.countRecipients(route);
+    const answer = this.keys.message(id);
+    await send(this.redis, answer, ['SET', answer, `${recipients}:${acked}`, 'XX', 'KEEPTTL']);
   }
 
   /** Runs one stream's part; `answer` (one Redis only) lets it find a repeat, and write the answer of an only part. */

@@ -196,29 +196,6 @@ local receivers = redis.call('SPUBLISH', ARGV[10], '[' .. offsets .. ',' .. ARGV
 return { 0, n, receivers, offset }
 `);
 
-/**
- * KEYS: push answer. ARGV: idempotency ttl ms → the answer of a push already answered, nothing
- * otherwise (then marks it begun, so a push to socket ids alone has a record in its slot).
- */
-export const PUSH_BEGIN = new LuaScript(`
-local prior = redis.call('GET', KEYS[1])
-if prior and prior ~= '' then return prior end
-if not prior then redis.call('SET', KEYS[1], '', 'PX', tonumber(ARGV[1])) end
-return false
-`);
-
-/** KEYS: push answer. ARGV: answer ("recipients" or "recipients:acked"), idempotency ttl ms. */
-export const PUSH_ANSWER = new LuaScript(`
-redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-return 0
-`);
-
-/** KEYS: push answer. ARGV: answer ("recipients:acked") → updates a remembered answer, keeping its TTL. */
-export const RECORD_ANSWER = new LuaScript(`
-redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
-return 0
-`);
-
 /** KEYS: stream metadata, history. ARGV: metadata ttl ms, history ttl ms, writer check → the stream's position (metadata created when missing). */
 export const HISTORY_POSITION = new LuaScript(`${NOW_FN}${HISTORY_FN}
 ensureMeta(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), nowMs(), ARGV[3])
