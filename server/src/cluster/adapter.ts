@@ -18,21 +18,31 @@ export function redisBus(conns: RedisConnections, prefix: string, sharded: boole
   return sharded ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}#io`, subscriptionMode: 'static' }) : createAdapter(pub, sub, { key: `${prefix}#io`, requestsTimeout: 3000 });
 }
 
+type Method = (...args: unknown[]) => unknown;
+
+/**
+ * The client with some of its methods replaced (`replace` answers undefined for the others).
+ * Everything is read from the client itself and bound to it, not to the view: its methods use
+ * private fields.
+ */
+function viewOf(client: RedisClient, replace: (name: string, fn: Method) => Method | undefined): RedisClient {
+  return new Proxy(client, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      const fn = (value as Method).bind(target);
+      return (typeof prop === 'string' && replace(prop, fn)) || fn;
+    },
+  });
+}
+
 /**
  * The adapter counts the nodes listening on its channels with `sendCommand(['PUBSUB', …])`, the
  * call shape of a single Redis' client; node-redis' Sentinel client takes `(isReadonly, args)`.
  */
 function countWithSendCommand(conns: RedisConnections): RedisClient {
   if (conns.topology.kind !== 'sentinel') return conns.pub;
-  const pub = conns.pub;
-  return new Proxy(pub, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop);
-      if (typeof value !== 'function') return value;
-      const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      return prop === 'sendCommand' ? (args: unknown) => fn(false, args) : fn;
-    },
-  });
+  return viewOf(conns.pub, (name, fn) => (name === 'sendCommand' ? (args: unknown) => fn(false, args) : undefined));
 }
 
 /** What the adapters subscribe with. */
@@ -51,20 +61,15 @@ function subscribeOnceConnected(conns: RedisConnections): RedisClient {
   (sub as unknown as NodeJS.EventEmitter).on(conns.topology.kind === 'cluster' ? 'connect' : 'ready', () => {
     for (const run of waiting.splice(0)) run();
   });
-  return new Proxy(sub, {
-    get(target, prop) {
-      // Read from the client itself (not the proxy): its methods use private fields.
-      const value: unknown = Reflect.get(target, prop);
-      if (typeof value !== 'function') return value;
-      const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      if (typeof prop !== 'string' || !SUBSCRIBING.has(prop)) return fn;
-      return (...args: unknown[]) => {
-        const done = target.isReady ? Promise.resolve().then(() => fn(...args)) : new Promise((resolve, reject) => waiting.push(() => Promise.resolve().then(() => fn(...args)).then(resolve, reject)));
-        // The adapter drops these promises; one failing as the client closes must not go unhandled.
-        done.catch(() => undefined);
-        return done;
-      };
-    },
+  const whenReady = (call: () => unknown) => (sub.isReady ? Promise.resolve().then(call) : new Promise((resolve, reject) => waiting.push(() => Promise.resolve().then(call).then(resolve, reject))));
+  return viewOf(sub, (name, fn) => {
+    if (!SUBSCRIBING.has(name)) return undefined;
+    return (...args: unknown[]) => {
+      const done = whenReady(() => fn(...args));
+      // The adapter drops these promises; one failing as the client closes must not go unhandled.
+      done.catch(() => undefined);
+      return done;
+    };
   });
 }
 
