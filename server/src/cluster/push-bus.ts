@@ -5,7 +5,10 @@ import { send, type RedisClient, type RedisConnections } from './redis';
 import type { RedisKeys } from './redis-keys';
 
 /** Where a stream's subscription stands; `off` is retried each time the subscriber is back. */
-type Listening = { state: 'pending' | 'on'; done: Promise<void> } | { state: 'off'; done: Promise<void> };
+interface Listening {
+  state: 'pending' | 'on' | 'off';
+  done: Promise<void>;
+}
 
 /**
  * A node's side of pushgate's own channels, all sharded pub/sub (SSUBSCRIBE), so on a Redis Cluster

@@ -61,7 +61,7 @@ export class RedisPresenceStore implements PresenceStore {
     const nodeId = owner || knownNode;
     if (userId !== undefined) {
       const changes: PresenceChange[] = [];
-      await Promise.all(rooms.map(async (room) => ((await this.leave(socketId, userId, room)) ? changes.push({ userId, room, joined: false }) : 0)));
+      await Promise.all(rooms.map(async (room) => ((await this.leaveScript(socketId, userId, room))[1] ? changes.push({ userId, room, joined: false }) : 0)));
       if (changes.length > 0) this.onChange(changes.sort((a, b) => cmp(a.room, b.room)));
       if ((await REMOVE_LAST.run<number>(this.redis, [k.user(userId)], [socketId])) === 1) await this.unlist(k.users, k.user(userId), ['SREM', k.users, userId], ['SADD', k.users, userId]);
     }
@@ -97,11 +97,7 @@ export class RedisPresenceStore implements PresenceStore {
     return removed === 1;
   }
 
-  /** @returns true when it took the user's last socket out of the room. */
-  private async leave(socketId: SocketId, userId: UserId, room: Room): Promise<boolean> {
-    return (await this.leaveScript(socketId, userId, room))[1];
-  }
-
+  /** @returns whether the socket was in the room, and whether it was the user's last socket there. */
   private async leaveScript(socketId: SocketId, userId: UserId, room: Room): Promise<[number, boolean]> {
     const k = this.keys;
     const [removed, last, emptied] = await ROOM_LEAVE.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
@@ -154,7 +150,12 @@ export class RedisPresenceStore implements PresenceStore {
         if (!n.startsWith(prefix)) break;
         names.push(n);
       }
-      const counted = await Promise.all(names.map(async (room) => ({ room, sockets: await this.cmd<number>(k.room(room), ['SCARD', k.room(room)]), users: await this.cmd<number>(k.roomUsers(room), ['HLEN', k.roomUsers(room)]) })));
+      const counted = await Promise.all(
+        names.map(async (room) => {
+          const [sockets, users] = await Promise.all([this.cmd<number>(k.room(room), ['SCARD', k.room(room)]), this.cmd<number>(k.roomUsers(room), ['HLEN', k.roomUsers(room)])]);
+          return { room, sockets, users };
+        }),
+      );
       rooms.push(...counted.filter((r) => r.sockets > 0));
       if (rooms.length > opts.limit || names.length < fetched.length || fetched.length < want) break;
       from = `(${names[names.length - 1]!}`;

@@ -131,12 +131,8 @@ export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; cloc
   }
 
   async function channelInfo(channels: string[], info: string): Promise<Record<string, Record<string, number>>> {
-    const out: Record<string, Record<string, number>> = {};
-    for (const c of channels) {
-      const room = await deps.presence.getRoom(c);
-      out[c] = attributes(info, room?.users.length ?? 0, room?.sockets ?? 0);
-    }
-    return out;
+    const rooms = await Promise.all(channels.map((c) => deps.presence.getRoom(c)));
+    return Object.fromEntries(channels.map((c, i) => [c, attributes(info, rooms[i]?.users.length ?? 0, rooms[i]?.sockets ?? 0)]));
   }
   return router;
 }
