@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Config } from './config/config';
+import { AppDirectory } from './config/app-directory';
+import type { AppConfig, Config } from './config/config';
+import { externalName } from './contracts/app-scope';
 import type { NodeStatus, StatusResponse } from './contracts/api';
 import { redisBus } from './cluster/adapter';
 import type { HistoryStore } from './cluster/history-store';
@@ -94,6 +96,7 @@ export class PushgateNode {
   /** This node's recent log lines and metric samples, for the dashboard. */
   readonly logBuffer: LogBuffer;
   readonly history: MetricsHistory;
+  readonly apps: AppDirectory;
 
   private readonly clock: Clock;
   private readonly redis: RedisConnections | null;
@@ -131,6 +134,8 @@ export class PushgateNode {
 
     this.redis = config.redisUrl ? createRedisConnections(config.redisUrl, config.redisTopology, logger, (up) => this.onRedisChange(up)) : null;
     const keys = new RedisKeys(config.redisPrefix);
+    const apps = new AppDirectory(config.apps);
+    this.apps = apps;
     // The stores exist before Socket.IO does; presence transitions reach its events through this.
     let presenceEvents: PresenceEvents | null = null;
     const onPresence = (changes: PresenceChange[]) => presenceEvents?.announce(changes);
@@ -143,7 +148,7 @@ export class PushgateNode {
     let history: HistoryStore | null;
     if (this.redis) {
       const { data, topology } = this.redis;
-      const presence = new RedisPresenceStore(data, keys, onPresence);
+      const presence = new RedisPresenceStore(data, keys, onPresence, config.apps.filter((a) => !a.scope.isDefault).map((a) => a.id));
       this.presence = presence;
       push = new RedisPushStore(data, keys, config.history, presence, topology);
       history = config.history ? new RedisHistoryStore(data, keys, config.history, writerCheck(topology)) : null;
@@ -167,6 +172,7 @@ export class PushgateNode {
       redisUp: () => (this.redis ? (this.redis.isUp() ? 1 : 0) : -1),
       deliveries: () => this.fanout.counts(),
       streams: () => this.pushBus?.listening ?? 0,
+      ...(config.appsListed ? { apps: { ids: config.apps.map((a) => a.id), counts: () => this.connections.appCounts() } } : {}),
     });
     this.history = new MetricsHistory(this.metrics);
     this.slowConsumers = new SlowConsumerGuard({ connections: this.connections, limitBytes: config.maxSocketBufferBytes, metrics: this.metrics, logger });
@@ -212,11 +218,12 @@ export class PushgateNode {
       'admin:history': async () => ({ nodeId: config.nodeId, samples: this.history.list() }),
       'admin:logs': async (q) => this.logBuffer.recent({ limit: Math.min(1000, q.limit), minLevel: q.minLevel }),
     });
-    const verifier = new TokenVerifier(config.jwt);
+    const verifier = new TokenVerifier(config.jwt, config.appsListed ? apps : null);
 
     attachGateway(this.io, {
       nodeId: config.nodeId,
-      pusherSocketIds: config.pusher !== null,
+      apps,
+      appsListed: config.appsListed,
       eventsPerSecond: config.rateLimits.eventsPerSecond,
       connectionsPerMinute: config.rateLimits.connectionsPerMinute,
       trustProxy: this.trust,
@@ -270,6 +277,8 @@ export class PushgateNode {
       store: push,
       keepHistory: config.history !== null,
       clusterUp: () => this.redisState() !== 'down',
+      counters: this.counters,
+      defaultApp: apps.default,
       metrics: this.metrics,
       clock,
       logger,
@@ -284,11 +293,13 @@ export class PushgateNode {
       presence: this.presence,
       rooms,
       disconnectUser: (userId) => cluster.run('users:disconnect', { userId }),
-      status: () => this.status(),
+      status: (app) => this.status(app),
+      apps,
       counters: this.counters,
       dashboardDir: config.dashboardDir,
       admin: {
-        status: () => this.status(),
+        apps: () => config.apps.map((a) => ({ id: a.id, enabled: a.enabled, pusher: a.key !== null, default: a.scope.isDefault })),
+        status: (app) => this.status(app),
         history: async () => (await cluster.collect('admin:history', {})) as { nodeId: string; samples: MetricsSample[] }[],
         sockets: async (q) => (await cluster.collect('admin:sockets', q)).flat(),
         logs: async (q) => {
@@ -435,17 +446,22 @@ export class PushgateNode {
       });
   }
 
+  /** `userId` is qualified with its app; the answer is in the socket's app's names. */
   private liveSockets(q: { userId?: string; socketId?: string }): LiveSocket[] {
     const picked = q.socketId ? [this.connections.get(q.socketId)].filter((s) => s !== undefined) : q.userId ? this.connections.socketsOf(q.userId) : [];
-    return picked.map((s) => ({
-      id: s.id,
-      userId: s.data.userId,
-      nodeId: this.config.nodeId,
-      connectedAt: s.data.connectedAt,
-      rooms: [...s.rooms].filter((r) => r !== s.id),
-      transport: s.conn.transport.name,
-      address: clientAddress(s, this.trust),
-    }));
+    return picked.map((s) => {
+      const live: LiveSocket = {
+        id: s.id,
+        userId: externalName(s.data.userId),
+        nodeId: this.config.nodeId,
+        connectedAt: s.data.connectedAt,
+        rooms: [...s.rooms].filter((r) => r !== s.id).map(externalName),
+        transport: s.conn.transport.name,
+        address: clientAddress(s, this.trust),
+      };
+      if (this.config.appsListed) live.app = s.data.app.id;
+      return live;
+    });
   }
 
   private localRoomCount(): number {
@@ -467,6 +483,7 @@ export class PushgateNode {
       eventLoopLagMs: Math.round(Math.max(0, this.loopDelay.mean / 1e6 - LOOP_RESOLUTION_MS) * 100) / 100 || 0,
       redis: this.redisState(),
       ready: !this.draining && this.redisState() !== 'down',
+      ...(this.config.appsListed ? { apps: Object.fromEntries([...this.connections.appCounts()].map(([id, c]) => [id, { connections: c.sockets, users: c.users }])) } : {}),
     };
   }
 
@@ -485,7 +502,24 @@ export class PushgateNode {
     this.loopDelay.reset();
   }
 
-  async status(): Promise<StatusResponse> {
+  /**
+   * The cluster, or one app's share of it: each node's connections and users of that app (as its
+   * last heartbeat reported them), the app's users and rooms counted cluster-wide.
+   */
+  async status(app?: AppConfig): Promise<StatusResponse> {
+    if (app) {
+      const [nodes, totals] = await Promise.all([this.registry.list(), this.presence.appTotals(app.scope.isDefault ? null : app.id)]);
+      const alive = nodes.filter((n) => n.alive);
+      // This node's own share is read live; the others' as of their last heartbeat.
+      const own = this.connections.appCounts().get(app.id);
+      const share = (n: NodeStatus) => (n.id === this.config.nodeId ? (own ? { connections: own.sockets, users: own.users } : undefined) : n.apps?.[app.id]) ?? { connections: 0, users: 0 };
+      return {
+        version: this.version,
+        app: app.id,
+        nodes: nodes.map((n) => ({ ...n, ...share(n) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
+        totals: { nodes: alive.length, connections: alive.reduce((sum, n) => sum + share(n).connections, 0), users: totals.users, rooms: totals.rooms },
+      };
+    }
     const [nodes, totals] = await Promise.all([this.registry.list(), this.presence.totals()]);
     const alive = nodes.filter((n) => n.alive);
     return {

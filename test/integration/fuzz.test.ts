@@ -715,6 +715,7 @@ const API_ROUTES: Route[] = [
   { method: 'GET', path: '/api/v1/users/{userId}', scope: 'read' },
   { method: 'DELETE', path: '/api/v1/users/{userId}/connections', scope: 'manage' },
   { method: 'GET', path: '/api/v1/status', scope: 'read' },
+  { method: 'GET', path: '/api/v1/admin/apps', scope: 'admin' },
   { method: 'GET', path: '/api/v1/admin/overview', scope: 'admin' },
   { method: 'GET', path: '/api/v1/admin/nodes', scope: 'admin' },
   { method: 'GET', path: '/api/v1/admin/connections', scope: 'admin', query: CONNECTIONS_QUERY },

@@ -6,6 +6,7 @@ import request from 'supertest';
 import winston from 'winston';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../server/src/config/config';
+import { AppDirectory } from '../../server/src/config/app-directory';
 import { MAX_BATCH, messageId, roomName, userId } from '../../server/src/contracts/api';
 import { ERROR_STATUS } from '../../server/src/contracts/error-codes';
 import { MemoryPresenceStore } from '../../server/src/cluster/memory-presence-store';
@@ -124,10 +125,11 @@ function buildApp(): Express {
     rooms: { addUser: async () => 0, removeUser: async () => 0 },
     disconnectUser: async () => 0,
     status,
+    apps: new AppDirectory(config.apps),
     counters: new MemoryRateLimitStore(clock),
     dashboardDir: null,
     health: { nodeId: 'openapi', version: '0.0.0', startedAt: Date.now(), redis: () => 'none', draining: () => false, connections: () => 0 },
-    admin: { status, history: async () => [], sockets: async () => [], logs: async () => [] },
+    admin: { apps: () => [], status, history: async () => [], sockets: async () => [], logs: async () => [] },
   });
 }
 

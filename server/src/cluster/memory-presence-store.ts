@@ -1,3 +1,4 @@
+import { appOfName, type AppId } from '../contracts/app-scope';
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
 import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
@@ -78,10 +79,11 @@ export class MemoryPresenceStore implements PresenceStore {
     return { room, sockets: ids.size, users };
   }
 
-  async listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage> {
+  async listRooms(opts: { prefix?: string; limit: number; cursor?: string; app?: AppId | null }): Promise<RoomPage> {
+    const app = opts.app ?? null;
     const prefix = opts.prefix ?? '';
     const after = opts.cursor ?? '';
-    const names = [...this.rooms.keys()].filter((r) => r.startsWith(prefix) && r > after).sort(cmp);
+    const names = [...this.rooms.keys()].filter((r) => r.startsWith(prefix) && r > after && appOfName(r) === app).sort(cmp);
     const page = names.slice(0, opts.limit);
     const rooms = page.map((room) => {
       const ids = this.rooms.get(room)!;
@@ -116,6 +118,15 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async totals(): Promise<{ sockets: number; users: number; rooms: number }> {
     return { sockets: this.sockets.size, users: this.users.size, rooms: this.rooms.size };
+  }
+
+  async appTotals(app: AppId | null): Promise<{ users: number; rooms: number }> {
+    const count = (names: Iterable<string>) => {
+      let n = 0;
+      for (const name of names) if (appOfName(name) === app) n += 1;
+      return n;
+    };
+    return { users: count(this.users.keys()), rooms: count(this.rooms.keys()) };
   }
 }
 

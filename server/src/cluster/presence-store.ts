@@ -1,5 +1,6 @@
 import type { RoomDetail, RoomSummary, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+import type { AppId } from '../contracts/app-scope';
 
 export interface SocketRecord {
   socketId: SocketId;
@@ -41,7 +42,8 @@ export interface QuietOption {
 }
 
 /**
- * Cluster-wide presence: user → sockets (with node), socket → rooms, room → members.
+ * Cluster-wide presence: user → sockets (with node), socket → rooms, room → members. Every name is
+ * qualified with its app (contracts/app-scope.ts); the store keeps each app's listings apart.
  * Only the node that owns a socket writes its entries; any node reads. Personal `user:<id>` rooms
  * are not stored as rooms (the user → sockets index serves them).
  *
@@ -60,8 +62,11 @@ export interface PresenceStore {
   getUser(userId: UserId): Promise<SocketInfo[]>;
   /** null when the room has no member. */
   getRoom(room: Room): Promise<RoomDetail | null>;
-  /** Rooms in lexicographic order, optionally only those starting with `prefix`. */
-  listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage>;
+  /**
+   * Rooms of one app (`app`: its id, null or absent for the default app) in lexicographic order,
+   * optionally only those starting with `prefix` (qualified, like every name here).
+   */
+  listRooms(opts: { prefix?: string; limit: number; cursor?: string; app?: AppId | null }): Promise<RoomPage>;
   /** Number of distinct sockets a push to `targets` reaches, cluster-wide. */
   countRecipients(targets: PushTargets): Promise<number>;
   /**
@@ -69,7 +74,10 @@ export interface PresenceStore {
    * heart-beats again (a reaper racing a node that was only paused). @returns sockets removed.
    */
   removeNode(nodeId: NodeId, opts?: { onlyIfDead?: boolean }): Promise<number>;
+  /** Cluster-wide, every app together. */
   totals(): Promise<{ sockets: number; users: number; rooms: number }>;
+  /** One app's users with a socket and rooms with a member, cluster-wide (null: the default app). */
+  appTotals(app: AppId | null): Promise<{ users: number; rooms: number }>;
 }
 
 /** Code-unit order: how every implementation sorts names (rooms, users, socket ids). */

@@ -1,5 +1,6 @@
 import type { NodeId, Offset, PushMeta, Stream } from '../contracts/socket-events';
 import { userRoom } from '../contracts/socket-events';
+import { externalName } from '../contracts/app-scope';
 import type { HistoryMessage } from './history-store';
 import type { PushTargets } from './presence-store';
 
@@ -64,10 +65,16 @@ export function decodeWire(raw: string): PushWire {
   return wire;
 }
 
+/**
+ * Names in a route are qualified with the pushing app (contracts/app-scope.ts): `rooms` are the
+ * node's Socket.IO rooms as they are; `meta` carries the names the app's clients know.
+ */
 export interface Delivery {
   rooms: string[];
   except: string[];
   meta: PushMeta;
+  /** The (qualified) stream this delivery is kept in, when it is. */
+  stream?: Stream;
 }
 
 /**
@@ -83,7 +90,7 @@ export function deliveries(w: PushWire): Delivery[] {
   if (w.part !== undefined) return [partDelivery(w, base)];
   if (offsets.length === 0) return [{ rooms: [...t.users.map(userRoom), ...t.rooms, ...t.socketIds], except: t.except, meta: base }];
   const streams = streamsOf(t);
-  const out: Delivery[] = streams.map((stream, i) => ({ rooms: [stream], except: [...t.except, ...streams.slice(0, i)], meta: { ...base, stream, offset: offsets[i]! } }));
+  const out: Delivery[] = streams.map((stream, i) => ({ rooms: [stream], except: [...t.except, ...streams.slice(0, i)], meta: { ...base, stream: externalName(stream), offset: offsets[i]! }, stream }));
   if (t.socketIds.length > 0) out.push({ rooms: t.socketIds, except: [...t.except, ...streams], meta: base });
   return out;
 }
@@ -96,5 +103,5 @@ function partDelivery(w: PushWire, base: PushMeta): Delivery {
   if (i >= streams.length) return { rooms: t.socketIds, except: [...t.except, ...streams], meta: base };
   const stream = streams[i]!;
   const offset = w.offsets[0];
-  return { rooms: [stream], except: [...t.except, ...streams.slice(0, i)], meta: offset === undefined ? base : { ...base, stream, offset } };
+  return offset === undefined ? { rooms: [stream], except: [...t.except, ...streams.slice(0, i)], meta: base } : { rooms: [stream], except: [...t.except, ...streams.slice(0, i)], meta: { ...base, stream: externalName(stream), offset }, stream };
 }

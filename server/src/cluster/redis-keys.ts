@@ -1,3 +1,4 @@
+import { appOfName, type AppId } from '../contracts/app-scope';
 import { isPersonalRoom, PERSONAL_ROOM_PREFIX, type NodeId, type Room, type SocketId, type Stream, type UserId } from '../contracts/socket-events';
 
 /**
@@ -17,6 +18,7 @@ import { isPersonalRoom, PERSONAL_ROOM_PREFIX, type NodeId, type Room, type Sock
  *                  P:{…}:id:<message>    string this stream's part of a push: its offset (retries skip it)
  *   {m:<message>}  P:{m:<id>}            string a push's answer ("" while being admitted), for idempotent retries
  *   {g}            P:{g}:users           set   users with a socket      P:{g}:rooms  zset room names (score 0)
+ *                  (another app than the default one: P:{g}:users:<app>, P:{g}:rooms:<app>)
  *                  P:{g}:nodes           hash  node → status JSON       P:{g}:nodes:exp zset node → expiry
  *                  P:{g}:owners          set   nodes with a socket set (the socket total adds their sizes)
  *   (own slot)     P:rl:<key>            rate-limit counters
@@ -84,17 +86,29 @@ export class RedisKeys {
     return `${this.prefix}:{m:${id}}`;
   }
 
-  get users(): string {
-    return `${this.prefix}:{g}:users`;
+  /** The users-online set of an app (null: the default app, whose key is the one pushgate always used). */
+  appUsers(app: AppId | null): string {
+    return app === null ? `${this.prefix}:{g}:users` : `${this.prefix}:{g}:users:${app}`;
+  }
+
+  /** The users-online set a (qualified) user id is listed in. */
+  usersOf(userId: UserId): string {
+    return this.appUsers(appOfName(userId));
+  }
+
+  /** The room index of an app (null: the default app). */
+  appRooms(app: AppId | null): string {
+    return app === null ? `${this.prefix}:{g}:rooms` : `${this.prefix}:{g}:rooms:${app}`;
+  }
+
+  /** The room index a (qualified) room is listed in. */
+  roomsOf(room: Room): string {
+    return this.appRooms(appOfName(room));
   }
 
   /** Nodes that have (or had) a socket set: what the cluster's socket total adds up. */
   get owners(): string {
     return `${this.prefix}:{g}:owners`;
-  }
-
-  get rooms(): string {
-    return `${this.prefix}:{g}:rooms`;
   }
 
   get nodes(): string {

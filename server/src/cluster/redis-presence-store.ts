@@ -1,5 +1,6 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import { userRoom, type NodeId, type Room, type SocketId, type UserId } from '../contracts/socket-events';
+import type { AppId } from '../contracts/app-scope';
 import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
 import { send, type RedisClient } from './redis';
 import type { RedisKeys } from './redis-keys';
@@ -39,6 +40,8 @@ export class RedisPresenceStore implements PresenceStore {
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly onChange: PresenceListener = () => {},
+    /** The apps besides the default one (APPS): their listings are counted into totals(). */
+    private readonly apps: readonly AppId[] = [],
   ) {}
 
   async addSocket(rec: SocketRecord): Promise<void> {
@@ -47,7 +50,7 @@ export class RedisPresenceStore implements PresenceStore {
     const owner = await ADD_SOCKET.run<string | null>(this.redis, [k.socket(rec.socketId)], [rec.userId, rec.nodeId, rec.connectedAt]);
     // Already recorded by another node: the first record stands.
     if (owner !== null && owner !== rec.nodeId) await this.cmd(k.node(rec.nodeId), ['SREM', k.node(rec.nodeId), rec.socketId]);
-    if ((await ADD_FIRST.run<number>(this.redis, [k.user(rec.userId)], [rec.socketId])) === 1) await this.cmd(k.users, ['SADD', k.users, rec.userId]);
+    if ((await ADD_FIRST.run<number>(this.redis, [k.user(rec.userId)], [rec.socketId])) === 1) await this.cmd(k.usersOf(rec.userId), ['SADD', k.usersOf(rec.userId), rec.userId]);
   }
 
   async removeSocket(socketId: SocketId): Promise<void> {
@@ -63,7 +66,8 @@ export class RedisPresenceStore implements PresenceStore {
       const changes: PresenceChange[] = [];
       await Promise.all(rooms.map(async (room) => ((await this.leaveScript(socketId, userId, room))[1] ? changes.push({ userId, room, joined: false }) : 0)));
       if (changes.length > 0) this.onChange(changes.sort((a, b) => cmp(a.room, b.room)));
-      if ((await REMOVE_LAST.run<number>(this.redis, [k.user(userId)], [socketId])) === 1) await this.unlist(k.users, k.user(userId), ['SREM', k.users, userId], ['SADD', k.users, userId]);
+      const listing = k.usersOf(userId);
+      if ((await REMOVE_LAST.run<number>(this.redis, [k.user(userId)], [socketId])) === 1) await this.unlist(listing, k.user(userId), ['SREM', listing, userId], ['SADD', listing, userId]);
     }
     await this.cmd(k.socket(socketId), ['DEL', k.socket(socketId), k.socketRooms(socketId)]);
     if (nodeId) await this.cmd(k.node(nodeId), ['SREM', k.node(nodeId), socketId]);
@@ -75,7 +79,7 @@ export class RedisPresenceStore implements PresenceStore {
     const userId = await SOCKET_JOIN.run<string | null>(this.redis, [k.socket(socketId), k.socketRooms(socketId)], [room]);
     if (userId === null) return false;
     const [added, first, opened] = await ROOM_JOIN.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
-    if (opened === 1) await this.cmd(k.rooms, ['ZADD', k.rooms, '0', room]);
+    if (opened === 1) await this.cmd(k.roomsOf(room), ['ZADD', k.roomsOf(room), '0', room]);
     // The socket began leaving meanwhile (SOCKET_GOING): its removal may have read its rooms before this one.
     const [still, going] = await this.cmd<[string | null, string | null]>(k.socket(socketId), ['HMGET', k.socket(socketId), 'userId', 'gone']);
     if (still === null || going !== null) {
@@ -101,7 +105,8 @@ export class RedisPresenceStore implements PresenceStore {
   private async leaveScript(socketId: SocketId, userId: UserId, room: Room): Promise<[number, boolean]> {
     const k = this.keys;
     const [removed, last, emptied] = await ROOM_LEAVE.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
-    if (emptied === 1) await this.unlist(k.rooms, k.room(room), ['ZREM', k.rooms, room], ['ZADD', k.rooms, '0', room]);
+    const listing = k.roomsOf(room);
+    if (emptied === 1) await this.unlist(listing, k.room(room), ['ZREM', listing, room], ['ZADD', listing, '0', room]);
     return [removed, last === 1];
   }
 
@@ -135,8 +140,9 @@ export class RedisPresenceStore implements PresenceStore {
     return { room, sockets, users };
   }
 
-  async listRooms(opts: { prefix?: string; limit: number; cursor?: string }): Promise<RoomPage> {
+  async listRooms(opts: { prefix?: string; limit: number; cursor?: string; app?: AppId | null }): Promise<RoomPage> {
     const k = this.keys;
+    const listing = k.appRooms(opts.app ?? null);
     const prefix = opts.prefix ?? '';
     let from = opts.cursor !== undefined && opts.cursor >= prefix ? `(${opts.cursor}` : prefix ? `[${prefix}` : '-';
     const rooms: RoomPage['rooms'] = [];
@@ -144,7 +150,7 @@ export class RedisPresenceStore implements PresenceStore {
     // it ends the listing. Names whose room just emptied are skipped, so a page may take more reads.
     for (;;) {
       const want = opts.limit + 1 - rooms.length;
-      const fetched = await this.cmd<string[]>(k.rooms, ['ZRANGEBYLEX', k.rooms, from, '+', 'LIMIT', '0', String(want)]);
+      const fetched = await this.cmd<string[]>(listing, ['ZRANGEBYLEX', listing, from, '+', 'LIMIT', '0', String(want)]);
       const names = [];
       for (const n of fetched) {
         if (!n.startsWith(prefix)) break;
@@ -198,8 +204,15 @@ export class RedisPresenceStore implements PresenceStore {
   async totals(): Promise<{ sockets: number; users: number; rooms: number }> {
     const k = this.keys;
     const nodes = await this.cmd<string[]>(k.owners, ['SMEMBERS', k.owners]);
-    const [perNode, users, rooms] = await Promise.all([Promise.all(nodes.map((n) => this.cmd<number>(k.node(n), ['SCARD', k.node(n)]))), this.cmd<number>(k.users, ['SCARD', k.users]), this.cmd<number>(k.rooms, ['ZCARD', k.rooms])]);
-    return { sockets: perNode.reduce((a, b) => a + b, 0), users, rooms };
+    const [perNode, perApp] = await Promise.all([Promise.all(nodes.map((n) => this.cmd<number>(k.node(n), ['SCARD', k.node(n)]))), Promise.all([null, ...this.apps].map((a) => this.appTotals(a)))]);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    return { sockets: sum(perNode), users: sum(perApp.map((t) => t.users)), rooms: sum(perApp.map((t) => t.rooms)) };
+  }
+
+  async appTotals(app: AppId | null): Promise<{ users: number; rooms: number }> {
+    const k = this.keys;
+    const [users, rooms] = await Promise.all([this.cmd<number>(k.appUsers(app), ['SCARD', k.appUsers(app)]), this.cmd<number>(k.appRooms(app), ['ZCARD', k.appRooms(app)])]);
+    return { users, rooms };
   }
 
   private cmd<T>(key: string, args: string[]): Promise<T> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { projectRoot } from '../lib/version';
 import type { RedisTopology } from '../cluster/redis';
-import type { PusherCredentials } from '../http/pusher-signature';
+import { APP_ID, AppScope, type AppId } from '../contracts/app-scope';
 
 export type Scope = 'push' | 'read' | 'manage' | 'admin';
 export const SCOPES: readonly Scope[] = ['push', 'read', 'manage', 'admin'];
@@ -16,6 +16,44 @@ export interface ApiKey {
   scopes: ReadonlySet<Scope>;
   /** Every request made with this key must carry a valid X-Signature. */
   mustSign: boolean;
+  /** The one app this key may act on (`app=<id>` among its scopes); null: any app. */
+  app: AppId | null;
+}
+
+/**
+ * Per-app limits (APPS as a JSON file). 0 turns a limit off; null falls back to the node-wide
+ * variable named beside it.
+ */
+export interface AppLimits {
+  /** Messages admitted per minute, cluster-wide, whatever the API (over it: 429 on /api/v1, 403 on Pusher's). @default 0 */
+  messagesPerMinute: number;
+  /** New Socket.IO connections per minute, cluster-wide, all addresses together (over it: RATE_LIMITED). @default 0 */
+  connectionsPerMinute: number;
+  /** Client events per second per socket. @default null (RATE_LIMIT_EVENTS) */
+  eventsPerSecond: number | null;
+  /** Largest `data` of one event on Pusher's API. @default null (PUSHER_MAX_DATA_BYTES) */
+  maxDataBytes: number | null;
+  /** Most events in one Pusher `batch_events`. @default null (PUSHER_MAX_BATCH) */
+  maxBatch: number | null;
+}
+
+/**
+ * One application (APPS). Its users, rooms, presence, history, message ids, rate-limit budgets and
+ * metrics are its own (contracts/app-scope.ts). The first listed is the default app: tokens without
+ * an `app` claim and /api/v1 requests that name no app belong to it.
+ */
+export interface AppConfig {
+  id: AppId;
+  /** Pusher's `auth_key`; null for the implicit app of a node without APPS. */
+  key: string | null;
+  /** Signs the app's Pusher requests and may sign its client tokens (HS256); null for the implicit app. */
+  secret: string | null;
+  /** The secret as a KeyObject, for verifying client tokens. */
+  tokenKey: KeyObject | null;
+  /** false: connections, pushes and Pusher requests for the app are refused (403 / UNAUTHORIZED). @default true */
+  enabled: boolean;
+  limits: AppLimits;
+  scope: AppScope;
 }
 
 /** How client tokens are verified. Keys are prepared once: a KeyObject per secret, never a string per handshake. */
@@ -44,10 +82,14 @@ export interface Config {
   corsOrigins: '*' | string[];
   maxPayloadBytes: number;
   /**
-   * Pusher's HTTP API for this deployment (PUSHER_APP=id:key:secret): backends that publish with a
-   * Pusher server library reach the same rooms and users. null: the /apps routes answer 404.
+   * APPS (or PUSHER_APP, one app): the applications this cluster hosts, the default one first. Without
+   * either, one implicit app (`default`, no credentials) that behaves exactly as pushgate without apps.
    */
-  pusher: { app: PusherCredentials; maxDataBytes: number; maxBatch: number } | null;
+  apps: AppConfig[];
+  /** APPS or PUSHER_APP was given: apps show in status, metrics and the dashboard. */
+  appsListed: boolean;
+  /** Pusher's HTTP API (/apps/:id/…), served for every app with credentials: PUSHER_MAX_DATA_BYTES, PUSHER_MAX_BATCH. */
+  pusher: { maxDataBytes: number; maxBatch: number };
   metricsToken: string | null;
   shutdownTimeoutMs: number;
   /** Node heartbeat period; a node missing 3 beats is presumed dead and its presence removed. @default 5000 */
@@ -137,6 +179,7 @@ const envSchema = z.object({
   BACKEND_TIMEOUT_MS: int(5000, 1),
   CORS_ORIGINS: optional,
   MAX_PAYLOAD_BYTES: int(1048576, 1024),
+  APPS: optional,
   PUSHER_APP: optional,
   PUSHER_MAX_DATA_BYTES: int(10240, 1),
   PUSHER_MAX_BATCH: int(10, 1),
@@ -170,13 +213,15 @@ function parseApiKeys(raw: string): ApiKey[] {
     if (!name || !key) throw new ConfigError(`API_KEYS entry ${i + 1} has an empty name or key`);
     const scopes = new Set<Scope>();
     let mustSign = false;
+    let app: AppId | null = null;
     for (const w of words) {
       if (w === 'signed') mustSign = true;
+      else if (w.startsWith('app=') && APP_ID.test(w.slice(4))) app = w.slice(4);
       else if ((SCOPES as string[]).includes(w)) scopes.add(w as Scope);
-      else throw new ConfigError(`API_KEYS entry "${name}" has an unknown scope "${w}" (push, read, manage, admin, signed)`);
+      else throw new ConfigError(`API_KEYS entry "${name}" has an unknown scope "${w}" (push, read, manage, admin, signed, app=<id>)`);
     }
     if (scopes.size === 0) throw new ConfigError(`API_KEYS entry "${name}" has no scope`);
-    return { name, key, scopes, mustSign };
+    return { name, key, scopes, mustSign, app };
   });
 }
 
@@ -202,12 +247,64 @@ function parsePatterns(v: string | undefined): string[] {
   return patterns;
 }
 
-/** `id:key:secret`, as Pusher's dashboard shows an app's credentials. */
-function parsePusherApp(v: string): PusherCredentials {
-  const [id, key, ...rest] = v.split(':');
-  const secret = rest.join(':');
-  if (!id || !key || !secret || !/^[\w.-]{1,64}$/.test(id) || !/^[\w.-]{1,128}$/.test(key)) throw new ConfigError('PUSHER_APP must be id:key:secret (id and key of A-Z a-z 0-9 _ . -)');
-  return { id, key, secret };
+const appLimits = z
+  .object({
+    messagesPerMinute: z.number().int().min(0).default(0),
+    connectionsPerMinute: z.number().int().min(0).default(0),
+    eventsPerSecond: z.number().int().min(0).nullable().default(null),
+    maxDataBytes: z.number().int().min(1).nullable().default(null),
+    maxBatch: z.number().int().min(1).nullable().default(null),
+  })
+  .strict();
+
+const appEntry = z
+  .object({
+    id: z.string().regex(APP_ID, 'id must be 1-64 of A-Z a-z 0-9 _ -'),
+    key: z.string().regex(/^[\w.-]{1,128}$/, 'key must be 1-128 of A-Z a-z 0-9 _ . -'),
+    secret: z.string().min(1).max(512),
+    enabled: z.boolean().default(true),
+    limits: appLimits.default({ messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null }),
+  })
+  .strict();
+
+/**
+ * APPS: `id:key:secret` entries separated by commas (as Pusher's dashboard shows an app's
+ * credentials), or `@/path/apps.json` naming a JSON array of `{ id, key, secret, enabled?, limits? }`.
+ */
+function parseApps(name: string, v: string): z.infer<typeof appEntry>[] {
+  let raw: unknown;
+  if (v.startsWith('@')) {
+    try {
+      raw = JSON.parse(readFileSync(v.slice(1), 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`${name} file ${v.slice(1)} cannot be read as JSON: ${(e as Error).message}`);
+    }
+  } else {
+    raw = v.split(',').map((entry) => {
+      const [id, key, ...rest] = entry.trim().split(':');
+      return { id, key, secret: rest.join(':') };
+    });
+  }
+  const parsed = z.array(appEntry).min(1).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${name}: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message} (entries are id:key:secret, or @/path/apps.json)`);
+  }
+  const seen = new Set<string>();
+  for (const a of parsed.data) {
+    if (seen.has(`id:${a.id}`)) throw new ConfigError(`${name}: app id "${a.id}" is listed twice`);
+    if (seen.has(`key:${a.key}`)) throw new ConfigError(`${name}: app key "${a.key}" is listed twice`);
+    seen.add(`id:${a.id}`).add(`key:${a.key}`);
+  }
+  return parsed.data;
+}
+
+function buildApps(listed: z.infer<typeof appEntry>[] | null): AppConfig[] {
+  if (!listed) {
+    const limits: AppLimits = { messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null };
+    return [{ id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true) }];
+  }
+  return listed.map((a, i) => ({ ...a, tokenKey: createSecretKey(Buffer.from(a.secret)), scope: new AppScope(a.id, i === 0) }));
 }
 
 /**
@@ -266,11 +363,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } else {
     need('API_KEYS', !prod, 'is required in production (name:key:scope+scope,...)');
     generatedApiKey = `pk_dev_${randomBytes(18).toString('base64url')}`;
-    apiKeys = [{ name: 'dev-admin', key: generatedApiKey, scopes: new Set<Scope>(['admin']), mustSign: false }];
+    apiKeys = [{ name: 'dev-admin', key: generatedApiKey, scopes: new Set<Scope>(['admin']), mustSign: false, app: null }];
   }
 
-  const pusherApp = e.PUSHER_APP ? parsePusherApp(e.PUSHER_APP) : null;
-  if (pusherApp && prod) need('PUSHER_APP', pusherApp.secret.length >= 24 && !isPlaceholder(pusherApp.secret), 'secret must be at least 24 characters and not a placeholder in production');
+  need('APPS', !(e.APPS && e.PUSHER_APP), 'and PUSHER_APP exclude each other (PUSHER_APP is one app of APPS)');
+  const appsVar = e.APPS ? 'APPS' : 'PUSHER_APP';
+  const listed = e.APPS || e.PUSHER_APP ? parseApps(appsVar, (e.APPS ?? e.PUSHER_APP)!) : null;
+  if (listed && prod) for (const a of listed) need(appsVar, a.secret.length >= 24 && !isPlaceholder(a.secret), `secret of app "${a.id}" must be at least 24 characters and not a placeholder in production`);
+  const apps = buildApps(listed);
+  for (const k of apiKeys) need('API_KEYS', k.app === null || apps.some((a) => a.id === k.app), `key "${k.name}" is limited to app "${k.app}", which APPS does not list`);
   need('REDIS_SENTINEL', !(e.REDIS_SENTINEL && e.REDIS_CLUSTER), 'and REDIS_CLUSTER exclude each other (Sentinel watches one primary; a Redis Cluster fails over by itself)');
   need('REDIS_URL', !(e.REDIS_URL?.includes(',') && !e.REDIS_CLUSTER && !e.REDIS_SENTINEL), 'lists several servers: set REDIS_CLUSTER (they are seeds of a Redis Cluster) or REDIS_SENTINEL (they are sentinels)');
 
@@ -305,7 +406,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backend: { url: e.BACKEND_URL ?? null, secret: e.BACKEND_SECRET ?? null, timeoutMs: e.BACKEND_TIMEOUT_MS },
     corsOrigins,
     maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
-    pusher: pusherApp ? { app: pusherApp, maxDataBytes: e.PUSHER_MAX_DATA_BYTES, maxBatch: e.PUSHER_MAX_BATCH } : null,
+    apps,
+    appsListed: listed !== null,
+    pusher: { maxDataBytes: e.PUSHER_MAX_DATA_BYTES, maxBatch: e.PUSHER_MAX_BATCH },
     metricsToken: e.METRICS_TOKEN ?? null,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     heartbeatMs: e.HEARTBEAT_MS,

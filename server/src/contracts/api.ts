@@ -93,6 +93,8 @@ export const listRoomsQuery = z.strictObject({
   prefix: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(400).optional(),
+  /** The app, as X-Pushgate-App would name it (read by the app middleware). */
+  app: z.string().max(64).optional(),
 });
 export type ListRoomsQuery = z.infer<typeof listRoomsQuery>;
 
@@ -142,10 +144,14 @@ export interface NodeStatus {
   eventLoopLagMs: number;
   redis: 'up' | 'down' | 'none';
   ready: boolean;
+  /** With APPS: this node's sockets and users of each app that has any here. */
+  apps?: Record<string, { connections: number; users: number }>;
 }
 
 export interface StatusResponse {
   version: string;
+  /** Set when the status is one app's share: `connections` and `users` (of nodes and totals) and `rooms` (of totals) count that app only. */
+  app?: string;
   nodes: NodeStatus[];
   totals: { nodes: number; connections: number; users: number; rooms: number };
 }

@@ -1,3 +1,4 @@
+import type { AppScope } from './app-scope';
 import type { ErrorBody, HandshakeErrorCode } from './error-codes';
 
 export type UserId = string;
@@ -57,8 +58,10 @@ export interface WelcomePayload {
   serverTime: number;
   /** Current position of the user's personal stream (history on): where a fresh client starts. */
   offsets?: Record<Stream, Offset>;
-  /** With PUSHER_APP: `socketId` in the form Pusher's server libraries accept as `socket_id`. */
+  /** With APPS (or PUSHER_APP): `socketId` in the form Pusher's server libraries accept as `socket_id`. */
   pusherSocketId?: string;
+  /** With APPS (or PUSHER_APP): the app the token belongs to. */
+  app?: string;
 }
 
 export interface RoomRequest {
@@ -110,6 +113,8 @@ export interface LiveSocket {
   rooms: Room[];
   transport: string;
   address: string;
+  /** With APPS: the socket's app (userId and rooms are that app's names). */
+  app?: string;
 }
 
 /** Commands nodes send each other (serverSideEmitWithAck); every node answers each one. */
@@ -124,6 +129,9 @@ export interface InterServerEvents {
 
 /** Verified token claims kept on each socket. */
 export interface SocketData {
+  /** The socket's app: every name it uses is qualified with it (app-scope.ts). */
+  app: AppScope;
+  /** The `sub` claim qualified with the app: the user as presence, rooms and pushes name it. */
   userId: UserId;
   roomPatterns: string[];
   tokenExp: number | null;

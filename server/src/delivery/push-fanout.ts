@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import { LocalDelivery, type DeliveryCounts } from './local-delivery';
 import type { PgServer } from '../realtime/types';
+import { externalName } from '../contracts/app-scope';
 
 /** Entries read from history per call while catching up: bounds what one read holds in memory. */
 const CATCH_UP_PAGE = 100;
@@ -73,17 +74,18 @@ export class PushFanout {
     return this.local.counts();
   }
 
-  receive(push: PushWire): void {
+  receive(arrived: PushWire): void {
     if (this.held) {
-      this.held.push(push);
+      this.held.push(arrived);
       return;
     }
+    const push = this.localSockets(arrived);
     // One broadcast per stream, in the order of the offsets (socket ids last); each offset parsed once.
     const all = deliveries(push);
     const at = this.deps.history ? push.offsets.map(parseOffset) : [];
     const gaps = at.length > 0 ? this.gapsBefore(all, at) : [];
     if (gaps.length > 0) {
-      this.held = [push];
+      this.held = [arrived];
       void this.fill(gaps).finally(() => this.release());
       return;
     }
@@ -131,7 +133,7 @@ export class PushFanout {
   private gapsBefore(all: Delivery[], offsets: (Position | null)[]): Gap[] {
     const gaps: Gap[] = [];
     offsets.forEach((at, i) => {
-      const stream = all[i]!.meta.stream!;
+      const stream = all[i]!.stream!;
       const last = this.delivered.get(stream);
       if (!last || !at) return;
       if (at.epoch === last.epoch && at.seq > last.seq + 1) gaps.push({ stream, since: formatOffset(last.epoch, last.seq), until: at });
@@ -193,9 +195,28 @@ export class PushFanout {
     if (!now || now.epoch !== to.epoch || now.seq < to.seq || (now.floor && now.seq === to.seq)) this.delivered.set(stream, to);
   }
 
-  private emitCaughtUp(stream: Stream, e: HistoryEntry): void {
+  /**
+   * Socket ids in a push are qualified with the pushing app (contracts/app-scope.ts); each becomes
+   * the Socket.IO room of a local socket only when that socket is of the same app, so a push never
+   * reaches, or skips, another app's socket whose id it happens to name.
+   */
+  private localSockets(push: PushWire): PushWire {
+    const r = push.route;
+    if (r.socketIds.length === 0 && r.except.length === 0) return push;
+    const sockets = this.deps.io.of('/').sockets;
+    const local = (ids: string[]) =>
+      ids.flatMap((id) => {
+        const sid = externalName(id);
+        const s = sockets.get(sid);
+        return s && s.data.app.owns(id) ? [sid] : [];
+      });
+    return { ...push, route: { ...r, socketIds: local(r.socketIds), except: local(r.except) } };
+  }
+
+  private emitCaughtUp(internal: Stream, e: HistoryEntry): void {
+    const stream = externalName(internal);
     const meta: PushMeta = e.room === undefined ? { id: e.id, ts: e.ts, stream, offset: e.offset } : { id: e.id, ts: e.ts, room: e.room, stream, offset: e.offset };
-    this.local.send([stream], [], e.event, e.data, meta);
+    this.local.send([internal], [], e.event, e.data, meta);
   }
 
   private hasLocal(stream: Stream): boolean {
@@ -204,7 +225,7 @@ export class PushFanout {
 
   /** Sends a push to this node's sockets, skipping streams this node already delivered it on. */
   private deliver(push: PushWire, all: Delivery[], offsets: (Position | null)[]): void {
-    const sends = offsets.length > 0 ? all.filter((d, i) => i >= offsets.length || this.fresh(d.meta.stream!, offsets[i]!)) : all;
+    const sends = offsets.length > 0 ? all.filter((d, i) => i >= offsets.length || this.fresh(d.stream!, offsets[i]!)) : all;
     const { event, data } = push.message;
     const ack = push.route.ack;
     if (!ack) {

@@ -3,7 +3,8 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import helmet from 'helmet';
 import morgan from 'morgan';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Config } from '../config/config';
+import type { AppDirectory } from '../config/app-directory';
+import type { AppConfig, Config } from '../config/config';
 import { MAX_NESTING, type StatusResponse } from '../contracts/api';
 import type { PresenceStore } from '../cluster/presence-store';
 import type { RateLimitStore } from '../cluster/rate-limit-store';
@@ -16,6 +17,7 @@ import type { PushService } from '../routing/push-service';
 import { dashboardRoutes } from './dashboard';
 import { healthRoutes, type HealthSource } from './health';
 import { identifyApiKey, requireApiKey } from './middleware/api-key';
+import { pickApp, requireApp } from './middleware/app';
 import { errorHandler, notFound } from './middleware/errors';
 import { httpRateLimit } from './middleware/rate-limit';
 import { requestId } from './middleware/request-id';
@@ -38,7 +40,9 @@ export interface HttpDeps {
   presence: PresenceStore;
   rooms: Pick<RoomManager, 'addUser' | 'removeUser'>;
   disconnectUser: (userId: string) => Promise<number>;
-  status: () => Promise<StatusResponse>;
+  /** The whole cluster, or one app's share of it. */
+  status: (app?: AppConfig) => Promise<StatusResponse>;
+  apps: AppDirectory;
   counters: RateLimitStore;
   health: HealthSource;
   admin: AdminSources;
@@ -89,7 +93,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(
     cors({
       origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
-      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'X-Timestamp', 'X-Signature'],
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'X-Timestamp', 'X-Signature', 'X-Pushgate-App'],
       exposedHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
       maxAge: 600,
     }),
@@ -112,8 +116,10 @@ export function createHttpApp(deps: HttpDeps): Express {
   api.use(markMount);
   api.use(identifyApiKey(config.apiKeys));
   api.use(sessionAsApiKey(config.apiKeys, deps.clock));
+  api.use(pickApp(deps.apps));
   api.use(httpRateLimit({ perMinute: config.rateLimits.httpPerMinute, counters: deps.counters, logger, onLimited: () => metrics.markRateLimited('http') }));
   api.use(requireApiKey);
+  api.use(requireApp);
   api.use(
     express.json({
       limit: config.maxPayloadBytes,
@@ -131,7 +137,13 @@ export function createHttpApp(deps: HttpDeps): Express {
   api.use(statusRoutes(deps.status));
   api.use(adminRoutes(deps.admin));
   app.use('/api/v1', api);
-  if (config.pusher) app.use('/apps', markMount, pusherRoutes({ config: config.pusher, clock: deps.clock, push: deps.push, presence: deps.presence, disconnectUser: deps.disconnectUser }));
+  if (deps.apps.all.some((a) => a.key !== null)) {
+    app.use(
+      '/apps',
+      markMount,
+      pusherRoutes({ apps: deps.apps, limits: config.pusher, clock: deps.clock, push: deps.push, presence: deps.presence, counters: deps.counters, httpPerMinute: config.rateLimits.httpPerMinute, logger, disconnectUser: deps.disconnectUser }),
+    );
+  }
 
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -1,4 +1,5 @@
-import type { ApiKey } from '../config/config';
+import type { ApiKey, AppConfig } from '../config/config';
+import type { AppError } from '../lib/errors';
 
 declare global {
   namespace Express {
@@ -10,6 +11,12 @@ declare global {
       rawBody?: Buffer;
       /** true when req.apiKey comes from a dashboard session cookie rather than a header. */
       viaSession?: boolean;
+      /** The app an /api/v1 request acts on (middleware/app.ts). */
+      pgApp?: AppConfig;
+      /** The request named its app, or its key is limited to one: listings that span apps show that app only. */
+      appNamed?: boolean;
+      /** Why the app the request names cannot be used; refused after authentication. */
+      appProblem?: AppError;
     }
   }
 }

@@ -28,6 +28,8 @@ export class Metrics {
   private readonly slowConsumers: Counter;
   private readonly caughtUp: Counter;
   private readonly floodDisconnects: Counter;
+  /** Per-app families, only with APPS listed (null otherwise: /metrics stays as it was). */
+  private readonly perApp: { connections: Counter<'app'>; pushed: Counter<'app'>; delivered: Counter<'app'>; clientEvents: Counter<'app'> } | null = null;
 
   constructor(
     nodeId: string,
@@ -40,6 +42,8 @@ export class Metrics {
       deliveries?: () => { direct: number; engine: number; flushes: number };
       /** Stream channels this node listens to in Redis (cluster/push-bus.ts). */
       streams?: () => number;
+      /** With APPS listed: the app ids, and this node's sockets and users per app. */
+      apps?: { ids: readonly string[]; counts: () => ReadonlyMap<string, { sockets: number; users: number }> };
     },
   ) {
     const registers = [this.registry];
@@ -90,19 +94,48 @@ export class Metrics {
       },
     });
     this.caughtUp = new Counter({ name: 'pushgate_messages_caught_up_total', help: 'Pushes this node missed on the cluster bus and delivered from history instead', registers });
+    if (sample.apps) {
+      const { ids, counts } = sample.apps;
+      const perApp = (name: string, help: string) => new Counter({ name, help, labelNames: ['app'], registers });
+      const gauge = (name: string, help: string, pick: (c: { sockets: number; users: number }) => number) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['app'],
+          registers,
+          collect() {
+            const now = counts();
+            for (const id of ids) this.labels(id).set(pick(now.get(id) ?? { sockets: 0, users: 0 }));
+          },
+        });
+      gauge('pushgate_app_connected_sockets', "Sockets of each app connected to this node", (c) => c.sockets);
+      gauge('pushgate_app_connected_users', "Distinct users of each app with a socket on this node", (c) => c.users);
+      this.perApp = {
+        connections: perApp('pushgate_app_connections_total', 'Socket.IO handshakes accepted, by app'),
+        pushed: perApp('pushgate_app_messages_pushed_total', 'Messages accepted on this node, by app (duplicates excluded)'),
+        delivered: perApp('pushgate_app_messages_delivered_total', 'Sockets, cluster-wide, that messages accepted on this node were handed to, by app'),
+        clientEvents: perApp('pushgate_app_client_events_total', 'Events received from clients, by app'),
+      };
+      for (const id of ids) for (const c of Object.values(this.perApp)) c.labels(id).inc(0);
+    }
     for (const r of ['recovered', 'gap', 'refused', 'interrupted'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
     for (const o of ['ok', 'error', 'timeout', 'unavailable', 'circuit_open'] as const) this.backendRequests.labels(o).inc(0);
   }
 
-  markConnection(result: ConnectionResult): void {
+  markConnection(result: ConnectionResult, app?: string): void {
     this.connections.labels(result).inc();
+    if (app !== undefined && result === 'accepted') this.perApp?.connections.labels(app).inc();
   }
 
-  markPush(recipients: number, seconds: number): void {
+  markPush(recipients: number, seconds: number, app?: string): void {
     this.pushed.inc();
     this.delivered.inc(recipients);
     this.pushDuration.observe(seconds);
+    if (app !== undefined && this.perApp) {
+      this.perApp.pushed.labels(app).inc();
+      this.perApp.delivered.labels(app).inc(recipients);
+    }
   }
 
   markRecovery(result: 'recovered' | 'gap' | 'refused' | 'interrupted', replayed: number): void {
@@ -126,8 +159,9 @@ export class Metrics {
     this.presenceEvents.labels(event).inc();
   }
 
-  markClientEvent(kind: 'room' | 'auth' | 'forward'): void {
+  markClientEvent(kind: 'room' | 'auth' | 'forward', app?: string): void {
     this.clientEvents.labels(kind).inc();
+    if (app !== undefined) this.perApp?.clientEvents.labels(app).inc();
   }
 
   markBackend(outcome: BackendOutcome, seconds?: number): void {

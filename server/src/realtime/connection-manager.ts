@@ -20,7 +20,10 @@ interface Tracked {
  */
 export class ConnectionManager {
   private readonly sockets = new Map<SocketId, Tracked>();
+  /** Keyed by the qualified user id: the same id in two apps is two users. */
   private readonly users = new Map<UserId, Set<SocketId>>();
+  /** This node's sockets and users per app, kept as they change (status and metrics read them often). */
+  private readonly perApp = new Map<string, { sockets: number; users: number }>();
 
   constructor(
     private readonly deps: {
@@ -41,6 +44,19 @@ export class ConnectionManager {
     return this.users.size;
   }
 
+  /** Sockets and users of each app on this node (apps without any are absent). */
+  appCounts(): ReadonlyMap<string, { sockets: number; users: number }> {
+    return this.perApp;
+  }
+
+  private count(app: string, sockets: number, users: number): void {
+    const c = this.perApp.get(app) ?? { sockets: 0, users: 0 };
+    c.sockets += sockets;
+    c.users += users;
+    if (c.sockets === 0) this.perApp.delete(app);
+    else this.perApp.set(app, c);
+  }
+
   /** @returns once the socket is registered (or registering failed and was logged: resync() retries). */
   add(socket: PgSocket): Promise<void> {
     const { userId, connectedAt } = socket.data;
@@ -48,7 +64,7 @@ export class ConnectionManager {
     void socket.join(personal);
     // Listening first: a push that counts the socket must not be published before its node hears it.
     const registered = (this.deps.listen?.(personal) ?? Promise.resolve())
-      .then(() => this.deps.presence.addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt }))
+      .then(() => this.deps.presence.addSocket({ socketId: presenceId(socket), userId, nodeId: this.deps.nodeId, connectedAt }))
       .catch((err: Error) => {
         // Redis is down: the socket still works locally; resync() publishes it once Redis is back.
         this.deps.logger.warn('presence: could not register socket', { socketId: socket.id, error: err.message });
@@ -57,6 +73,7 @@ export class ConnectionManager {
     let set = this.users.get(userId);
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(socket.id);
+    this.count(socket.data.app.id, 1, set.size === 1 ? 1 : 0);
     this.armExpiry(socket.id);
     return registered;
   }
@@ -69,8 +86,9 @@ export class ConnectionManager {
     const set = this.users.get(socket.data.userId);
     set?.delete(socket.id);
     if (set?.size === 0) this.users.delete(socket.data.userId);
+    this.count(socket.data.app.id, -1, set?.size === 0 ? -1 : 0);
     await tracked.registered;
-    await this.deps.presence.removeSocket(socket.id).catch((err: Error) => {
+    await this.deps.presence.removeSocket(presenceId(socket)).catch((err: Error) => {
       this.deps.logger.warn('presence: could not remove socket', { socketId: socket.id, error: err.message });
     });
   }
@@ -111,8 +129,8 @@ export class ConnectionManager {
     for (const { socket } of this.sockets.values()) {
       if (!socket.connected) continue;
       const { userId, connectedAt } = socket.data;
-      await this.deps.presence.addSocket({ socketId: socket.id, userId, nodeId: this.deps.nodeId, connectedAt });
-      for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(socket.id, room, { quiet: !opts.announce });
+      await this.deps.presence.addSocket({ socketId: presenceId(socket), userId, nodeId: this.deps.nodeId, connectedAt });
+      for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(presenceId(socket), room, { quiet: !opts.announce });
       n += 1;
     }
     return n;
@@ -145,4 +163,12 @@ export class ConnectionManager {
 /** Rooms the presence store tracks: not the socket's own id room, not the personal user room. */
 export function isSharedRoom(room: Room, socket: PgSocket): boolean {
   return room !== socket.id && room !== userRoom(socket.data.userId);
+}
+
+/**
+ * The socket's id as presence and pushes name it: qualified with its app, so a push of one app
+ * naming another app's socket id finds no such socket (contracts/app-scope.ts).
+ */
+export function presenceId(socket: PgSocket): SocketId {
+  return socket.data.app.name(socket.id);
 }

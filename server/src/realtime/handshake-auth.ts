@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import proxyaddr from 'proxy-addr';
 import type { RateLimitStore } from '../cluster/rate-limit-store';
+import type { AppDirectory } from '../config/app-directory';
 import type { Config } from '../config/config';
 import type { HandshakeErrorCode } from '../contracts/error-codes';
 import type { Clock } from '../lib/clock';
@@ -12,6 +13,7 @@ import type { PgSocket } from './types';
 
 export interface HandshakeDeps {
   verifier: TokenVerifier;
+  apps: AppDirectory;
   rateLimits: RateLimitStore;
   connectionsPerMinute: number;
   /** From compileTrust(TRUST_PROXY). */
@@ -60,31 +62,29 @@ export function handshakeAuth(deps: HandshakeDeps) {
       deps.metrics.markConnection('rate_limited');
       return next(refusal('RATE_LIMITED', 'This node is shutting down; reconnect'));
     }
-    if (deps.connectionsPerMinute > 0) {
-      const key = `conn:${clientAddress(socket, deps.trustProxy)}`;
-      try {
-        const { count } = await deps.rateLimits.hit(key, 60_000);
-        if (count > deps.connectionsPerMinute) {
-          deps.metrics.markConnection('rate_limited');
-          deps.metrics.markRateLimited('connection');
-          return next(refusal('RATE_LIMITED', 'Too many connections from this address; retry later'));
-        }
-      } catch (err) {
-        // The shared counter is unreachable (Redis down): let the connection through rather than lock everyone out.
-        deps.logger.warn('connection rate limit unavailable', { error: (err as Error).message });
-      }
-    }
     const { auth, query, headers } = socket.handshake;
     const token = (auth && typeof auth === 'object' ? (auth as Record<string, unknown>).token : undefined) ?? bearer(headers) ?? query.token;
+    // Each app has its own budget per address. Counted before the signature is checked (so bad
+    // tokens are throttled too), by the app the token claims: a forged claim only spends the
+    // budget of that app from that address.
+    const claimed = deps.verifier.claimedApp(token);
+    if (deps.connectionsPerMinute > 0 && !(await within(deps, claimed.scope.name(`conn:${clientAddress(socket, deps.trustProxy)}`), deps.connectionsPerMinute))) {
+      return next(refusal('RATE_LIMITED', 'Too many connections from this address; retry later'));
+    }
     try {
       const verified = deps.verifier.verify(token);
+      const app = verified.app ?? deps.apps.default;
+      if (app.limits.connectionsPerMinute > 0 && !(await within(deps, `app-conn:${app.id}`, app.limits.connectionsPerMinute))) {
+        return next(refusal('RATE_LIMITED', `Too many new connections to app ${app.id}; retry later`));
+      }
       socket.data = {
-        userId: verified.userId,
+        app: app.scope,
+        userId: app.scope.name(verified.userId),
         roomPatterns: verified.roomPatterns,
         tokenExp: verified.expiresAt,
         connectedAt: deps.clock.now(),
       };
-      deps.metrics.markConnection('accepted');
+      deps.metrics.markConnection('accepted', app.id);
       next();
     } catch (err) {
       const code = isAppError(err) && err.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHORIZED';
@@ -92,4 +92,19 @@ export function handshakeAuth(deps: HandshakeDeps) {
       next(refusal(code, err instanceof AppError ? err.message : 'The token is invalid'));
     }
   };
+}
+
+/** Counts a new connection against a cluster-wide budget; false (counted as refused) when it is spent. */
+async function within(deps: HandshakeDeps, key: string, perMinute: number): Promise<boolean> {
+  try {
+    const { count } = await deps.rateLimits.hit(key, 60_000);
+    if (count <= perMinute) return true;
+    deps.metrics.markConnection('rate_limited');
+    deps.metrics.markRateLimited('connection');
+    return false;
+  } catch (err) {
+    // The shared counter is unreachable (Redis down): let the connection through rather than lock everyone out.
+    deps.logger.warn('connection rate limit unavailable', { error: (err as Error).message });
+    return true;
+  }
 }

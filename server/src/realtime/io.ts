@@ -18,6 +18,7 @@ import type { RoomManager } from './room-manager';
 import type { TokenVerifier } from './token-verifier';
 import type { PgServer, PgSocket } from './types';
 import { toPusherSocketId } from '../contracts/pusher-socket-id';
+import { externalName } from '../contracts/app-scope';
 
 export interface IoOptions {
   corsOrigins: '*' | string[];
@@ -63,8 +64,8 @@ export function acceptStickyConnections(io: PgServer): void {
 
 export interface GatewayDeps extends HandshakeDeps {
   nodeId: string;
-  /** PUSHER_APP is set: the welcome also carries the socket id in Pusher's form. */
-  pusherSocketIds?: boolean;
+  /** APPS (or PUSHER_APP) is set: the welcome also names the app and carries the socket id in Pusher's form. */
+  appsListed?: boolean;
   eventsPerSecond: number;
   connections: ConnectionManager;
   rooms: RoomManager;
@@ -84,7 +85,7 @@ const EVENT_NAME = /^[^\s\p{Cc}]{1,100}$/u;
 export function attachGateway(io: PgServer, deps: GatewayDeps): void {
   const { connections, rooms, recovery, router, verifier, clock, metrics, logger } = deps;
   io.use(handshakeAuth(deps));
-  const rateLimited = { ok: false, error: new AppError('RATE_LIMITED', `More than ${deps.eventsPerSecond} events per second`).toBody() } as const;
+  const refusedEvent = { ok: false, error: new AppError('RATE_LIMITED', `More than ${deps.eventsPerSecond} events per second`).toBody() } as const;
 
   io.on('connection', (socket: PgSocket) => {
     // Registers the socket and joins its personal room before anything awaits (room writes wait
@@ -96,18 +97,26 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
           socket,
           () => connections.add(socket),
           (offsets) => {
-            const welcome: WelcomePayload = { socketId: socket.id, userId: socket.data.userId, nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id), serverTime: clock.now() };
-            if (offsets && Object.keys(offsets).length > 0) welcome.offsets = offsets;
-            const pusherId = deps.pusherSocketIds ? toPusherSocketId(socket.id) : null;
-            if (pusherId) welcome.pusherSocketId = pusherId;
+            // The client hears its own names: the app's qualification stays on this side (contracts/app-scope.ts).
+            const welcome: WelcomePayload = { socketId: socket.id, userId: externalName(socket.data.userId), nodeId: deps.nodeId, rooms: [...socket.rooms].filter((r) => r !== socket.id).map(externalName), serverTime: clock.now() };
+            if (offsets && Object.keys(offsets).length > 0) welcome.offsets = Object.fromEntries(Object.entries(offsets).map(([s, o]) => [externalName(s), o]));
+            if (deps.appsListed) {
+              welcome.app = socket.data.app.id;
+              const pusherId = toPusherSocketId(socket.id);
+              if (pusherId) welcome.pusherSocketId = pusherId;
+            }
             socket.emit('welcome', welcome);
           },
           auth && typeof auth === 'object' ? auth.recover : undefined,
         ),
       )
       .catch((err: unknown) => logger.error('connection set-up failed', { socketId: socket.id, error: err }));
-    const limiter = new EventRateLimiter(deps.eventsPerSecond);
-    const ctx = { socketId: socket.id, userId: socket.data.userId };
+    const app = socket.data.app;
+    const eventsPerSecond = deps.apps.of(app.id).limits.eventsPerSecond ?? deps.eventsPerSecond;
+    const limiter = new EventRateLimiter(eventsPerSecond);
+    const userId = externalName(socket.data.userId);
+    const ctx = app.implicit ? { socketId: socket.id, userId } : { socketId: socket.id, userId, app: app.id };
+    const rateLimited = eventsPerSecond === deps.eventsPerSecond ? refusedEvent : { ok: false, error: new AppError('RATE_LIMITED', `More than ${eventsPerSecond} events per second`).toBody() };
 
     // One middleware sees every incoming event: rate limit first, then either the built-in
     // handlers (next) or the MessageRouter for any other name.
@@ -121,7 +130,7 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
         if (typeof ack === 'function') ack(rateLimited);
         if (limiter.flooding && socket.connected) {
           metrics.markFloodDisconnect();
-          logger.warn('event flood: disconnecting a socket far over RATE_LIMIT_EVENTS', { ...ctx, limitPerSecond: deps.eventsPerSecond, factor: FLOOD_FACTOR });
+          logger.warn('event flood: disconnecting a socket far over RATE_LIMIT_EVENTS', { ...ctx, limitPerSecond: eventsPerSecond, factor: FLOOD_FACTOR });
           socket.disconnect(true);
         }
         return;
@@ -136,33 +145,34 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
         return;
       }
       if (typeof event === 'string' && (RESERVED_CLIENT_EVENTS as readonly string[]).includes(event)) return next();
-      metrics.markClientEvent('forward');
+      metrics.markClientEvent('forward', app.id);
       void deps.track(
         withAck(logger, { ...ctx, event }, ack, async () => {
           if (typeof event !== 'string' || !EVENT_NAME.test(event) || hasLoneSurrogate(event)) throw new AppError('BAD_REQUEST', 'event names are 1-100 characters of well-formed Unicode without whitespace');
-          return router.forward({ event, data: payload, userId: socket.data.userId, socketId: socket.id });
+          return router.forward(app.implicit ? { event, data: payload, userId, socketId: socket.id } : { event, data: payload, userId, app: app.id, socketId: socket.id });
         }),
       );
     });
 
     socket.on('room:join', (...args: unknown[]) => {
-      metrics.markClientEvent('room');
+      metrics.markClientEvent('room', app.id);
       const { payload, ack } = splitArgs(args);
       void deps.track(withAck(logger, { ...ctx, event: 'room:join' }, ack, async () => recovery.join(socket, field(payload, 'room'), (payload as Record<string, unknown>).since)));
     });
 
     socket.on('room:leave', (...args: unknown[]) => {
-      metrics.markClientEvent('room');
+      metrics.markClientEvent('room', app.id);
       const { payload, ack } = splitArgs(args);
-      void deps.track(withAck(logger, { ...ctx, event: 'room:leave' }, ack, async () => ({ room: await rooms.leave(socket, field(payload, 'room')) })));
+      void deps.track(withAck(logger, { ...ctx, event: 'room:leave' }, ack, async () => ({ room: externalName(await rooms.leave(socket, field(payload, 'room'))) })));
     });
 
     socket.on('auth:refresh', (...args: unknown[]) => {
-      metrics.markClientEvent('auth');
+      metrics.markClientEvent('auth', app.id);
       const { payload, ack } = splitArgs(args);
       void withAck(logger, { ...ctx, event: 'auth:refresh' }, ack, async () => {
         const verified = verifier.verify(field(payload, 'token'));
-        if (verified.userId !== socket.data.userId) throw new AppError('FORBIDDEN', 'The new token is for another user');
+        if ((verified.app?.id ?? deps.apps.default.id) !== app.id) throw new AppError('FORBIDDEN', 'The new token is for another app');
+        if (verified.userId !== userId) throw new AppError('FORBIDDEN', 'The new token is for another user');
         socket.data.roomPatterns = verified.roomPatterns;
         connections.refreshExpiry(socket, verified.expiresAt);
         return { exp: verified.expiresAt };

@@ -1,6 +1,7 @@
 import type { PresenceChange } from '../cluster/presence-store';
 import type { Metrics } from '../metrics/metrics';
 import { roomAllowed } from './token-verifier';
+import { externalName } from '../contracts/app-scope';
 import type { PgServer } from './types';
 
 /**
@@ -18,8 +19,10 @@ export class PresenceEvents {
   announce(changes: PresenceChange[]): void {
     if (this.patterns.length === 0) return;
     for (const c of changes) {
-      if (!roomAllowed(this.patterns, c.room)) continue;
-      this.io.to(c.room).emit(c.joined ? 'presence:join' : 'presence:leave', { room: c.room, userId: c.userId });
+      // Names are qualified with their app here; members hear (and patterns match) the app's own names.
+      const room = externalName(c.room);
+      if (!roomAllowed(this.patterns, room)) continue;
+      this.io.to(c.room).emit(c.joined ? 'presence:join' : 'presence:leave', { room, userId: externalName(c.userId) });
       this.metrics.markPresenceEvent(c.joined ? 'join' : 'leave');
     }
   }

@@ -2,6 +2,7 @@ import type { HistoryEntry, HistoryRead, HistoryStore } from '../cluster/history
 import { parseOffset } from '../cluster/history-store';
 import type { JoinResult, Offset, PushMeta, RecoveredPayload, Room, Stream, StreamRecovery } from '../contracts/socket-events';
 import { isPersonalRoom, userRoom } from '../contracts/socket-events';
+import { externalName } from '../contracts/app-scope';
 import { AppError, isAppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
@@ -103,15 +104,16 @@ export class Recovery {
   async join(socket: PgSocket, rawRoom: unknown, since: unknown): Promise<JoinResult> {
     const history = this.deps.history;
     if (!history) {
-      const room = await this.deps.rooms.join(socket, rawRoom);
+      const room = externalName(await this.deps.rooms.join(socket, rawRoom));
       if (since !== undefined) socket.emit('recovered', { streams: { [room]: { recovered: false, replayed: 0 } } });
       return { room };
     }
     if (since === undefined) {
-      const room = await this.deps.rooms.join(socket, rawRoom);
-      const offset = await history.position(room).catch(() => undefined);
+      const internal = await this.deps.rooms.join(socket, rawRoom);
+      const room = externalName(internal);
+      const offset = await history.position(internal).catch(() => undefined);
       if (offset === undefined) return { room };
-      this.deps.seen?.(room, offset);
+      this.deps.seen?.(internal, offset);
       return { room, offset };
     }
     const room = checkRoomName(rawRoom);
@@ -119,7 +121,7 @@ export class Recovery {
     const gate = this.gateOf(socket);
     gate.hold();
     try {
-      const { report, joined } = await this.recoverStream(socket, room, since as Offset, () => this.deps.rooms.join(socket, room));
+      const { report, joined } = await this.recoverStream(socket, socket.data.app.name(room), since as Offset, () => this.deps.rooms.join(socket, room));
       // A refused join is the join's answer; a join whose history could not be read stands, and `recovered` says so.
       if (!joined) throw new AppError(report.error!.code, report.error!.message);
       gate.pass(() => socket.emit('recovered', { streams: { [room]: report } }));
@@ -135,7 +137,7 @@ export class Recovery {
    */
   private async rejoinOnly(socket: PgSocket, recover: unknown): Promise<RecoveredPayload> {
     return this.eachStream(recover, async (stream) => {
-      if (stream === userRoom(socket.data.userId)) return { recovered: false, replayed: 0 };
+      if (socket.data.app.stream(stream) === userRoom(socket.data.userId)) return { recovered: false, replayed: 0 };
       if (isPersonalRoom(stream)) return this.notYours();
       try {
         await this.deps.rooms.join(socket, stream);
@@ -151,9 +153,10 @@ export class Recovery {
     const personal = userRoom(socket.data.userId);
     return this.eachStream(recover, async (stream, offset) => {
       if (typeof offset !== 'string' || !parseOffset(offset)) return this.refused(new AppError('BAD_REQUEST', 'The offset is not one pushgate sent (meta.offset)'));
-      if (stream === personal) return (await this.recoverStream(socket, stream, offset, async () => undefined)).report;
+      const internal = socket.data.app.stream(stream);
+      if (internal === personal) return (await this.recoverStream(socket, internal, offset, async () => undefined)).report;
       if (isPersonalRoom(stream)) return this.notYours();
-      return (await this.recoverStream(socket, stream, offset, () => this.deps.rooms.join(socket, stream))).report;
+      return (await this.recoverStream(socket, internal, offset, () => this.deps.rooms.join(socket, stream))).report;
     });
   }
 
@@ -174,8 +177,10 @@ export class Recovery {
   /**
    * Joins (which authorizes), then reads and replays page by page; the socket's gate is held by the
    * caller, so live messages wait behind the whole replay, however many pages it takes.
+   * `stream` is qualified with the socket's app; the client sees its own name for it.
    */
   private async recoverStream(socket: PgSocket, stream: Stream, since: Offset, join: () => Promise<unknown>): Promise<{ report: StreamRecovery; joined: boolean }> {
+    const named = externalName(stream);
     try {
       await join();
     } catch (err) {
@@ -197,11 +202,11 @@ export class Recovery {
     for (;;) {
       for (const e of read.entries) {
         if (!socket.connected) return this.interrupted(socket, stream, 'closed', replayed);
-        gate.pass(() => socket.emit(e.event, e.data, replayMeta(stream, e)));
+        gate.pass(() => socket.emit(e.event, e.data, replayMeta(named, e)));
         replayed += 1;
         last = e;
         // Marked as it goes, so the live copies of what did go out are dropped whatever stops the replay.
-        gate.markReplayed(stream, e.offset);
+        gate.markReplayed(named, e.offset);
         if (bufferedBytes(socket) > REPLAY_HIGH_WATER_BYTES) {
           const stopped = await this.drained(socket);
           if (stopped) return this.interrupted(socket, stream, stopped, replayed);

@@ -5,7 +5,8 @@ import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { MessageRouter } from '../routing/message-router';
 import type { ClusterCommands } from './cluster-commands';
-import type { ConnectionManager } from './connection-manager';
+import { presenceId, type ConnectionManager } from './connection-manager';
+import { externalName } from '../contracts/app-scope';
 import { roomAllowed } from './token-verifier';
 import type { PgSocket } from './types';
 
@@ -34,25 +35,29 @@ export class RoomManager {
     },
   ) {}
 
+  /** A client's join. @returns the room qualified with the socket's app (contracts/app-scope.ts). */
   async join(socket: PgSocket, rawRoom: unknown): Promise<Room> {
     const room = checkRoomName(rawRoom);
-    if (socket.rooms.has(room)) return room;
+    const internal = socket.data.app.name(room);
+    if (socket.rooms.has(internal)) return internal;
     if (!(await this.mayJoin(socket, room))) throw new AppError('FORBIDDEN', `Not allowed to join ${room}`);
-    await this.joinLocal(socket, room);
-    return room;
+    await this.joinLocal(socket, internal);
+    return internal;
   }
 
+  /** @returns the room qualified with the socket's app. */
   async leave(socket: PgSocket, rawRoom: unknown): Promise<Room> {
-    const room = checkRoomName(rawRoom);
-    await this.leaveLocal(socket, room);
-    return room;
+    const internal = socket.data.app.name(checkRoomName(rawRoom));
+    await this.leaveLocal(socket, internal);
+    return internal;
   }
 
-  /** Token patterns first (no network); otherwise the backend decides, when there is one. */
+  /** Token patterns first (no network); otherwise the backend decides, when there is one. Patterns and the backend see the app's own names. */
   private async mayJoin(socket: PgSocket, room: Room): Promise<boolean> {
     if (roomAllowed(socket.data.roomPatterns, room)) return true;
     if (!this.deps.router.hasBackend) return false;
-    return this.deps.router.authorize(socket.data.userId, socket.id, room);
+    const app = socket.data.app;
+    return this.deps.router.authorize(externalName(socket.data.userId), socket.id, room, app.implicit ? undefined : app.id);
   }
 
   /**
@@ -64,7 +69,7 @@ export class RoomManager {
     await socket.join(room);
     try {
       await this.deps.listen?.(room);
-      await this.deps.presence.joinRoom(socket.id, room);
+      await this.deps.presence.joinRoom(presenceId(socket), room);
     } catch (err) {
       await socket.leave(room);
       throw new AppError('SERVICE_UNAVAILABLE', 'Room state is unavailable; retry', { cause: err, retryAfter: 1 });
@@ -75,14 +80,14 @@ export class RoomManager {
     await this.deps.connections.registered(socket.id);
     await socket.leave(room);
     try {
-      await this.deps.presence.leaveRoom(socket.id, room);
+      await this.deps.presence.leaveRoom(presenceId(socket), room);
     } catch (err) {
       // The socket has left locally; resync() after the outage rewrites its true rooms.
       this.deps.logger.warn('presence: could not record room leave', { socketId: socket.id, room, error: (err as Error).message });
     }
   }
 
-  /** Every socket of the user, on every node, joins. @returns sockets that are now members. */
+  /** Every socket of the user (qualified), on every node, joins the room (qualified). @returns sockets that are now members. */
   addUser(userId: UserId, room: Room): Promise<number> {
     return this.deps.cluster.run('members:join', { userId, room });
   }

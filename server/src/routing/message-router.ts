@@ -11,6 +11,8 @@ export interface ForwardedEvent {
   event: string;
   data: unknown;
   userId: UserId;
+  /** With APPS listed: the socket's app (its userId and room names are that app's own). */
+  app?: string;
   socketId: SocketId;
 }
 
@@ -39,15 +41,17 @@ export class MessageRouter {
 
   /** @returns the backend's 2xx body; throws AppError otherwise. */
   async forward(ev: ForwardedEvent): Promise<unknown> {
-    const body = { id: randomUUID(), event: ev.event, data: ev.data, userId: ev.userId, socketId: ev.socketId, nodeId: this.deps.nodeId, ts: this.deps.clock.now() };
+    const body: Record<string, unknown> = { id: randomUUID(), event: ev.event, data: ev.data, userId: ev.userId, socketId: ev.socketId, nodeId: this.deps.nodeId, ts: this.deps.clock.now() };
+    if (ev.app !== undefined) body.app = ev.app;
     const res = await this.call('/events', body);
     if (res.status >= 200 && res.status < 300) return res.body;
     throw new AppError('BACKEND_ERROR', `The backend answered ${res.status}`, { details: { status: res.status } });
   }
 
   /** Asks the backend whether the user may join the room. Only a 2xx answer allows. */
-  async authorize(userId: UserId, socketId: SocketId, room: Room): Promise<boolean> {
-    const res = await this.call('/authorize', { userId, socketId, room });
+  /** @param app with APPS listed: the app of the socket, told to the backend beside its own names. */
+  async authorize(userId: UserId, socketId: SocketId, room: Room, app?: string): Promise<boolean> {
+    const res = await this.call('/authorize', app === undefined ? { userId, socketId, room } : { userId, socketId, room, app });
     return res.status >= 200 && res.status < 300;
   }
 

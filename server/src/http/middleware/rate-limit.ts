@@ -1,4 +1,4 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, type Store, type IncrementResponse, type Options } from 'express-rate-limit';
 import type { RateLimitStore } from '../../cluster/rate-limit-store';
 import { AppError } from '../../lib/errors';
@@ -64,7 +64,14 @@ export const REFUSAL_DELAY_MS = 250;
  * If the shared counter is unreachable the request passes: Redis being down must not stop pushes
  * that can still be answered honestly.
  */
-export function httpRateLimit(opts: { perMinute: number; counters: RateLimitStore; logger: Logger; onLimited?: () => void }): RequestHandler {
+export function httpRateLimit(opts: {
+  perMinute: number;
+  counters: RateLimitStore;
+  logger: Logger;
+  onLimited?: () => void;
+  /** Whose budget a request spends. @default its API key (with the app it acts on), or its address without a key */
+  key?: (req: Request, res: Response) => string;
+}): RequestHandler {
   if (opts.perMinute === 0) return (_req, _res, next) => next();
   return rateLimit({
     windowMs: 60_000,
@@ -73,7 +80,8 @@ export function httpRateLimit(opts: { perMinute: number; counters: RateLimitStor
     legacyHeaders: false,
     passOnStoreError: true,
     store: new SharedStore(opts.counters),
-    keyGenerator: (req: Request) => (req.apiKey ? `key:${req.apiKey.name}` : `ip:${req.ip ?? 'unknown'}`),
+    // A key acting for several apps has a budget in each: one tenant's traffic never spends another's.
+    keyGenerator: (req: Request, res: Response) => opts.key?.(req, res) ?? (req.apiKey ? (req.pgApp?.scope.name(`key:${req.apiKey.name}`) ?? `key:${req.apiKey.name}`) : `ip:${req.ip ?? 'unknown'}`),
     validate: { keyGeneratorIpFallback: false },
     handler: (_req, res, next, options) => {
       opts.onLimited?.();

@@ -1,6 +1,6 @@
-import express, { Router } from 'express';
+import express, { Router, type Request } from 'express';
 import { z } from 'zod';
-import type { ApiKey } from '../../config/config';
+import type { ApiKey, AppConfig } from '../../config/config';
 import type { MetricsSample, StatusResponse } from '../../contracts/api';
 import type { LiveSocket } from '../../contracts/socket-events';
 import type { RateLimitStore } from '../../cluster/rate-limit-store';
@@ -14,7 +14,10 @@ import { parse } from '../validate';
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 export interface AdminSources {
-  status(): Promise<StatusResponse>;
+  /** The apps this cluster hosts (APPS), for the dashboard's app filter; never their secrets. */
+  apps(): { id: string; enabled: boolean; pusher: boolean; default: boolean }[];
+  /** The cluster, or one app's share of it. */
+  status(app?: AppConfig): Promise<StatusResponse>;
   history(): Promise<{ nodeId: string; samples: MetricsSample[] }[]>;
   sockets(q: { userId?: string; socketId?: string }): Promise<LiveSocket[]>;
   logs(q: { limit: number; minLevel?: string }): Promise<LogLine[]>;
@@ -24,7 +27,7 @@ export interface AdminSources {
 export const SIGN_IN_PER_MINUTE = 10;
 
 const signInBody = z.strictObject({ key: z.string().min(1).max(512) });
-const socketsQuery = z.strictObject({ userId: z.string().min(1).max(200).optional(), socketId: z.string().min(1).max(100).optional(), reveal: z.enum(['true', 'false']).optional() });
+const socketsQuery = z.strictObject({ userId: z.string().min(1).max(200).optional(), socketId: z.string().min(1).max(100).optional(), reveal: z.enum(['true', 'false']).optional(), app: z.string().optional() });
 const logsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(200), level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug']).optional() });
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -96,21 +99,31 @@ export function adminSessionRoutes(deps: { apiKeys: readonly ApiKey[]; clock: Cl
 export function adminRoutes(src: AdminSources): Router {
   const r = Router();
   r.use('/admin', requireScope('admin'));
+  // `?app=` (or the app an admin key is limited to) narrows the numbers to that app; the charts stay the cluster's.
+  const filter = (req: Request) => (req.appNamed ? req.pgApp : undefined);
+  r.get('/admin/apps', (req, res) => {
+    const limitedTo = req.apiKey?.app ?? null;
+    sendData(req, res, { apps: src.apps().filter((a) => limitedTo === null || a.id === limitedTo) });
+  });
   r.get('/admin/overview', async (req, res) => {
-    const [status, history] = await Promise.all([src.status(), src.history()]);
+    const [status, history] = await Promise.all([src.status(filter(req)), src.history()]);
     sendData(req, res, { ...status, series: history, cluster: clusterSeries(history) });
   });
   r.get('/admin/nodes', async (req, res) => {
-    sendData(req, res, { nodes: (await src.status()).nodes });
+    sendData(req, res, { nodes: (await src.status(filter(req))).nodes });
   });
   r.get('/admin/connections', async (req, res) => {
     const q = parse(socketsQuery, req.query, 'query string');
     if (!q.userId && !q.socketId) throw new AppError('BAD_REQUEST', 'Give userId or socketId', { details: [{ field: 'userId', message: 'userId or socketId is required' }] });
     const reveal = q.reveal === 'true' && hasScope(req.apiKey, 'admin');
-    const sockets = await src.sockets({ userId: q.userId, socketId: q.socketId });
-    sendData(req, res, { sockets: sockets.map((s) => (reveal ? s : { ...s, address: maskAddress(s.address) })) });
+    // A user id is the request's app's; a socket id is the same in every app, so the app filters its answer.
+    const app = req.pgApp!;
+    const sockets = await src.sockets(q.socketId ? { socketId: q.socketId } : { userId: app.scope.name(q.userId!) });
+    const mine = sockets.filter((s) => !q.socketId || !req.appNamed || (s.app ?? app.id) === app.id);
+    sendData(req, res, { sockets: mine.map((s) => (reveal ? s : { ...s, address: maskAddress(s.address) })) });
   });
   r.get('/admin/logs', async (req, res) => {
+    if (req.apiKey?.app) throw new AppError('FORBIDDEN', 'Logs span every app: they need an admin key that is not limited to one app');
     const q = parse(logsQuery, req.query, 'query string');
     sendData(req, res, { lines: await src.logs({ limit: q.limit, minLevel: q.level }) });
   });

@@ -2,10 +2,15 @@ import express, { type Request, type Response, type Router } from 'express';
 import { roomName } from '../../contracts/api';
 import { isPersonalRoom } from '../../contracts/socket-events';
 import type { PresenceStore } from '../../cluster/presence-store';
-import type { Config } from '../../config/config';
+import type { AppDirectory } from '../../config/app-directory';
+import type { AppConfig, Config } from '../../config/config';
+import type { RateLimitStore } from '../../cluster/rate-limit-store';
+import type { Logger } from '../../lib/logger';
+import { AppView } from '../../routing/app-view';
+import { httpRateLimit } from '../middleware/rate-limit';
 import type { Clock } from '../../lib/clock';
 import { isAppError } from '../../lib/errors';
-import type { PushService } from '../../routing/push-service';
+import { isOverQuota, type PushService } from '../../routing/push-service';
 import { verifyPusherSignature } from '../pusher-signature';
 import { fromPusherSocketId } from '../../contracts/pusher-socket-id';
 
@@ -41,35 +46,49 @@ interface EventItem {
  * string parsed when it is JSON, with the usual `meta`, so history, recovery and receipts work as
  * for any push. Requests are signed as Pusher signs them (pusher-signature.ts).
  */
-export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; clock: Clock; push: PushService; presence: PresenceStore; disconnectUser: (userId: string) => Promise<number> }): Router {
-  const { config } = deps;
+export function pusherRoutes(deps: { apps: AppDirectory; limits: Config['pusher']; clock: Clock; push: PushService; presence: PresenceStore; counters: RateLimitStore; httpPerMinute: number; logger: Logger; disconnectUser: (userId: string) => Promise<number> }): Router {
+  const { limits } = deps;
   const router = express.Router();
-  // The body as sent: its MD5 is part of the signature. Bounded a little above the batch of events it may carry.
-  router.use(express.raw({ type: () => true, limit: Math.max(config.maxDataBytes * config.maxBatch * 2, 64 * 1024) }));
-  router.use('/:appId', (req, _res, next) => {
-    if (req.params.appId !== config.app.id) return next(new PusherError(404, `Unknown app ${req.params.appId}`));
+  const maxData = (app: AppConfig) => app.limits.maxDataBytes ?? limits.maxDataBytes;
+  const maxBatch = (app: AppConfig) => app.limits.maxBatch ?? limits.maxBatch;
+  // The body as sent: its MD5 is part of the signature. Bounded a little above the largest batch of events any app may send.
+  const largest = Math.max(...deps.apps.all.map((a) => maxData(a) * maxBatch(a) * 2), 64 * 1024);
+  router.use(express.raw({ type: () => true, limit: largest }));
+  router.use('/:appId', (req, res, next) => {
+    const app = deps.apps.get(req.params.appId!);
+    if (!app?.key || !app.secret) return next(new PusherError(404, `Unknown app ${req.params.appId}`));
     const [path = '', rawQuery = ''] = req.originalUrl.split('?', 2);
     const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-    const verdict = verifyPusherSignature({ method: req.method, path, rawQuery, body }, (key) => (key === config.app.key ? config.app : undefined), deps.clock.now());
+    const credentials = { id: app.id, key: app.key, secret: app.secret };
+    const verdict = verifyPusherSignature({ method: req.method, path, rawQuery, body }, (key) => (key === app.key ? credentials : undefined), deps.clock.now());
     if (!verdict.ok) return next(new PusherError(verdict.status, verdict.message));
+    if (!app.enabled) return next(new PusherError(403, 'App disabled'));
+    res.locals.app = app;
     next();
   });
+  // RATE_LIMIT_HTTP per app, as /api/v1 counts it per key: each app's budget is its own.
+  router.use('/:appId', httpRateLimit({ perMinute: deps.httpPerMinute, counters: deps.counters, logger: deps.logger, key: (_req, res) => `pusher:${(res.locals.app as AppConfig).id}` }));
 
   const send = (res: Response, body: unknown) => res.status(200).json(body);
 
+  const appOf = (res: Response) => res.locals.app as AppConfig;
+  const view = (res: Response) => new AppView(deps.presence, appOf(res).scope);
+
   router.post('/:appId/events', async (req, res) => {
-    const item = eventItem(json(req), config.maxDataBytes, true);
-    await deliver(item);
-    send(res, item.info ? { channels: await channelInfo(item.channels, item.info) } : {});
+    const app = appOf(res);
+    const item = eventItem(json(req), maxData(app), true);
+    await deliver(app, item);
+    send(res, item.info ? { channels: await channelInfo(view(res), item.channels, item.info) } : {});
   });
 
   router.post('/:appId/batch_events', async (req, res) => {
+    const app = appOf(res);
     const body = json(req) as { batch?: unknown };
     if (!Array.isArray(body?.batch)) throw new PusherError(400, 'batch must be an array of events');
-    if (body.batch.length > config.maxBatch) throw new PusherError(400, `Batch too large: at most ${config.maxBatch} events`);
-    const items = body.batch.map((raw) => eventItem(raw, config.maxDataBytes, false));
-    for (const item of items) await deliver(item);
-    const infos = await Promise.all(items.map(async (i) => (i.info ? (await channelInfo(i.channels, i.info))[i.channels[0]!]! : {})));
+    if (body.batch.length > maxBatch(app)) throw new PusherError(400, `Batch too large: at most ${maxBatch(app)} events`);
+    const items = body.batch.map((raw) => eventItem(raw, maxData(app), false));
+    for (const item of items) await deliver(app, item);
+    const infos = await Promise.all(items.map(async (i) => (i.info ? (await channelInfo(view(res), i.channels, i.info))[i.channels[0]!]! : {})));
     send(res, items.some((i) => i.info) ? { batch: infos } : {});
   });
 
@@ -80,7 +99,7 @@ export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; cloc
     const channels: Record<string, Record<string, number>> = {};
     let cursor: string | undefined;
     for (let n = 0; n < MAX_LISTED; ) {
-      const page = await deps.presence.listRooms({ prefix, limit: 500, cursor });
+      const page = await view(res).listRooms({ prefix, limit: 500, cursor });
       for (const r of page.rooms) {
         if (isPersonalRoom(r.room)) continue;
         channels[r.room] = attributes(info, r.users, r.sockets);
@@ -96,19 +115,19 @@ export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; cloc
     const channel = channelName(req.params.channel);
     const info = typeof req.query.info === 'string' ? req.query.info : '';
     if (info.split(',').includes('user_count') && !channel.startsWith('presence-')) throw new PusherError(400, 'info=user_count is only for presence channels');
-    const room = await deps.presence.getRoom(channel);
+    const room = await view(res).getRoom(channel);
     send(res, { occupied: room !== null, ...attributes(info, room?.users.length ?? 0, room?.sockets ?? 0) });
   });
 
   router.get('/:appId/channels/:channel/users', async (req, res) => {
     const channel = channelName(req.params.channel);
     if (!channel.startsWith('presence-')) throw new PusherError(400, 'Users are listed for presence channels only');
-    const room = await deps.presence.getRoom(channel);
+    const room = await view(res).getRoom(channel);
     send(res, { users: (room?.users ?? []).map((u) => ({ id: u.userId })) });
   });
 
   router.post('/:appId/users/:userId/terminate_connections', async (req, res) => {
-    await deps.disconnectUser(req.params.userId!);
+    await deps.disconnectUser(appOf(res).scope.name(req.params.userId!));
     send(res, {});
   });
 
@@ -118,20 +137,23 @@ export function pusherRoutes(deps: { config: NonNullable<Config['pusher']>; cloc
     const e = err as { type?: string; status?: number };
     if (e.type === 'entity.too.large') return void res.status(413).type('text/plain').send('Request body too large');
     if (isAppError(err)) {
-      const status = err.status === 503 ? 503 : err.status === 413 ? 413 : 400;
+      // An app over its message quota is what Pusher answers 403 "over quota" for; the request rate is a 429.
+      if (isOverQuota(err)) return void res.status(403).type('text/plain').send(err.message);
+      const status = err.status === 503 || err.status === 413 || err.status === 429 ? err.status : 400;
+      if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(err.retryAfter));
       return void res.status(status).type('text/plain').send(err.message);
     }
     res.status(500).type('text/plain').send('Internal error');
   });
 
-  async function deliver(item: EventItem): Promise<void> {
+  async function deliver(app: AppConfig, item: EventItem): Promise<void> {
     // A Pusher-form socket id (what the libraries accept) names a Socket.IO socket (pusher-socket-id.ts).
     const except = item.socket_id ? [fromPusherSocketId(item.socket_id) ?? item.socket_id] : undefined;
-    await deps.push.push({ rooms: item.channels, event: item.name, data: parseData(item.data), except });
+    await deps.push.push({ rooms: item.channels, event: item.name, data: parseData(item.data), except }, app);
   }
 
-  async function channelInfo(channels: string[], info: string): Promise<Record<string, Record<string, number>>> {
-    const rooms = await Promise.all(channels.map((c) => deps.presence.getRoom(c)));
+  async function channelInfo(view: AppView, channels: string[], info: string): Promise<Record<string, Record<string, number>>> {
+    const rooms = await Promise.all(channels.map((c) => view.getRoom(c)));
     return Object.fromEntries(channels.map((c, i) => [c, attributes(info, rooms[i]?.users.length ?? 0, rooms[i]?.sockets ?? 0)]));
   }
   return router;
