@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
-import { ADMIN_KEY, PUSH_KEY, closeAllClients, connectUser, emitAck, nextEvent, startNode, type TestNode } from '../support/node';
+import type { WelcomePayload } from '../../server/src/contracts/socket-events';
+import { ADMIN_KEY, PUSH_KEY, closeAllClients, connectClient, connectUser, emitAck, makeToken, nextEvent, startNode, type TestNode } from '../support/node';
 import { testRedisUrl, uniquePrefix } from '../support/redis';
 import { buildDashboard, CHROMIUM, DASHBOARD_OUT } from './browser';
 
@@ -31,7 +32,7 @@ describe('dashboard in a browser, against a node with Redis', () => {
     pageErrors.length = 0;
   });
 
-  const url = (path: string) => `${node.url}/dashboard${path}`;
+  const url = (path: string, base = node.url) => `${base}/dashboard${path}`;
 
   async function newPage(): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -40,9 +41,9 @@ describe('dashboard in a browser, against a node with Redis', () => {
     return page;
   }
 
-  async function signedInPage(): Promise<Page> {
+  async function signedInPage(base = node.url): Promise<Page> {
     const page = await newPage();
-    await page.goto(url('/sign-in/'));
+    await page.goto(url('/sign-in/', base));
     await page.getByLabel('Admin API key').fill(ADMIN_KEY);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL((u) => u.pathname === '/dashboard/');
@@ -179,5 +180,110 @@ describe('dashboard in a browser, against a node with Redis', () => {
     await page.goto(url('/nodes/'));
     await page.waitForURL((u) => u.pathname === '/dashboard/sign-in/');
     await page.context().close();
+  });
+
+  describe('with two apps (APPS)', () => {
+    // Apps of this node only: their own ids, keys and secrets (≥ 32 characters), so nothing clashes with the node above.
+    const A = { id: `e2e-a-${rand()}`, key: `key-a-${rand()}`, secret: randomBytes(24).toString('hex') };
+    const B = { id: `e2e-b-${rand()}`, key: `key-b-${rand()}`, secret: randomBytes(24).toString('hex') };
+    let apps: TestNode;
+
+    beforeAll(async () => {
+      apps = await startNode({ REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('e2e-apps'), DASHBOARD_DIR: DASHBOARD_OUT, APPS: [A, B].map((a) => `${a.id}:${a.key}:${a.secret}`).join(',') });
+    }, 30_000);
+
+    afterAll(async () => {
+      await apps?.stop();
+    });
+
+    /** A socket of `app`'s user `sub`, its token signed with the app's own secret. */
+    async function connectToApp(app: typeof A, sub: string) {
+      const socket = connectClient(apps.url, { token: makeToken({ sub, app: app.id }, {}, app.secret) });
+      const welcome = await new Promise<WelcomePayload>((resolve, reject) => {
+        socket.once('welcome', resolve);
+        socket.once('connect_error', reject);
+      });
+      expect(welcome.app).toBe(app.id);
+      return { socket, welcome };
+    }
+
+    /** The value of the overview's Sockets tile, once it reads `value` (for the chosen app, or for all apps). */
+    const socketsTile = (page: Page, app: string | null, value: number) =>
+      page.locator(`[data-testid=totals]${app ? `[data-app="${app}"]` : ':not([data-app])'} [data-tile=Sockets] .tile-value`, { hasText: new RegExp(`^${value}$`) }).waitFor();
+
+    it('the app picked in the shell narrows the overview and nodes to that app; "All apps" shows the sum', async () => {
+      // 1 socket in A; 2 in B, one token signed with B's secret and one with the node's JWT_SECRET and an app claim.
+      await connectToApp(A, `a1-${rand()}`);
+      await connectToApp(B, `b1-${rand()}`);
+      const b2 = await connectUser(apps.url, `b2-${rand()}`, { app: B.id });
+      expect(b2.welcome.app).toBe(B.id);
+
+      const page = await signedInPage(apps.url);
+      const picker = page.getByLabel('App', { exact: true });
+      await picker.waitFor();
+      expect(await picker.locator('option').allTextContents()).toEqual(['All apps', `${A.id} (default)`, B.id]);
+      await socketsTile(page, null, 3);
+      await expect(page.getByTestId('scope').textContent()).resolves.toContain('All apps');
+
+      await picker.selectOption(B.id);
+      await page.waitForURL((u) => u.searchParams.get('app') === B.id);
+      // Per-app counts come with the node's next heartbeat (1 s here): the tile reads B's 2, never the cluster's 3.
+      await socketsTile(page, B.id, 2);
+      const scope = await page.getByTestId('scope').textContent();
+      expect(scope).toContain(B.id);
+      expect(scope).toContain('whole cluster');
+      await page.getByRole('heading', { name: 'Last 15 minutes, whole cluster' }).waitFor();
+
+      // The choice follows the navigation: the nodes page counts B's sockets and users.
+      await page.getByRole('link', { name: 'Nodes' }).click();
+      await page.waitForURL((u) => u.pathname === '/dashboard/nodes/' && u.searchParams.get('app') === B.id);
+      const card = page.getByTestId('node-detail').filter({ hasText: apps.config.nodeId });
+      await card.getByText(`Connections of ${B.id}`).waitFor();
+      await card.locator('[data-fact=connections]', { hasText: /^2$/ }).waitFor();
+      await expect(picker.inputValue()).resolves.toBe(B.id);
+
+      // Back on the overview, "All apps" drops the filter from the URL and shows the sum again.
+      await page.getByRole('link', { name: 'Overview' }).click();
+      await socketsTile(page, B.id, 2);
+      await picker.selectOption('');
+      await page.waitForURL((u) => u.pathname === '/dashboard/' && !u.searchParams.has('app'));
+      await socketsTile(page, null, 3);
+
+      // A shared link opens on its app.
+      await page.goto(url(`/?app=${B.id}`, apps.url));
+      await socketsTile(page, B.id, 2);
+      await expect(page.getByLabel('App', { exact: true }).inputValue()).resolves.toBe(B.id);
+      await page.context().close();
+    });
+
+    it('Connections finds a user of app B only with B picked, shows the App column, and disconnects that app’s user', async () => {
+      const user = `e2e-b-user-${rand()}`;
+      const { socket, welcome } = await connectToApp(B, user);
+      const page = await signedInPage(apps.url);
+      await page.getByRole('link', { name: 'Connections' }).click();
+      await page.getByLabel('User id').fill(user);
+      await page.getByRole('button', { name: 'Find' }).click();
+      // All apps: a user id is the default app's (A), which has no such user.
+      await page.getByText('Not connected').waitFor();
+      await expect(page.getByTestId('scope').textContent()).resolves.toContain(A.id);
+
+      await page.getByLabel('App', { exact: true }).selectOption(B.id);
+      await page.waitForURL((u) => u.searchParams.get('app') === B.id && u.searchParams.get('user') === user);
+      const row = page.locator(`tr[data-socket-id="${welcome.socketId}"]`);
+      await row.waitFor();
+      await expect(row.locator('td[data-label=App]').textContent()).resolves.toBe(B.id);
+      await page.getByTestId('sockets').getByRole('columnheader', { name: 'App' }).waitFor();
+
+      const disconnected = nextEvent<[string]>(socket, 'disconnect');
+      await page.getByRole('button', { name: `Disconnect ${user} everywhere` }).click();
+      const dialog = page.getByRole('dialog');
+      await expect(dialog.textContent()).resolves.toContain(B.id);
+      await dialog.getByRole('button', { name: 'Disconnect' }).click();
+      const [reason] = await disconnected;
+      expect(reason).toBe('io server disconnect');
+      await expect(page.getByTestId('outcome').textContent()).resolves.toContain('Disconnected 1 socket');
+      await row.waitFor({ state: 'detached' });
+      await page.context().close();
+    });
   });
 });

@@ -5,6 +5,7 @@ import { LineChart, Sparkline } from '../../components/line-chart';
 import { HealthBadge, nodeHealth } from '../../components/node-health';
 import { ErrorBox, Loading, StaleNotice } from '../../components/states';
 import { apiCall } from '../../lib/api';
+import { useAppFilter, withApp } from '../../lib/app-filter';
 import { ago, bytes, duration, ms, num } from '../../lib/format';
 import type { ClusterNode, Overview } from '../../lib/types';
 import { usePoll } from '../../lib/use-poll';
@@ -14,14 +15,28 @@ const latency = (v: number | null) => ms(v);
 const count = (v: number | null) => num(v);
 
 export function OverviewView() {
-  const poll = usePoll(() => apiCall<Overview>('/admin/overview'), 2000, []);
+  const { app, multi } = useAppFilter();
+  const poll = usePoll(() => apiCall<Overview>(withApp('/admin/overview', app)), 2000, [app]);
   const { data, error, loading, serverTime } = poll;
+  // The answer says which app it counts (an admin key limited to one app gets that app's share unasked).
+  const shownApp = data?.app ?? null;
 
   return (
     <>
       <div className="page-head">
         <h1>Overview</h1>
         <p className="muted">Cluster totals and the last 15 minutes, refreshed every 2 s from the numbers <code>/metrics</code> exports.</p>
+        {data && (shownApp || multi) ? (
+          <p className="scope-note" data-testid="scope">
+            {shownApp ? (
+              <>
+                App <strong>{shownApp}</strong>: sockets, users and rooms of this app only. The charts are the whole cluster’s (all apps).
+              </>
+            ) : (
+              'All apps: the whole cluster.'
+            )}
+          </p>
+        ) : null}
       </div>
       {loading ? <Loading what="Loading the cluster overview" /> : null}
       {!data && error ? <ErrorBox error={error} onRetry={poll.reload} /> : null}
@@ -30,7 +45,8 @@ export function OverviewView() {
           <StaleNotice error={error} />
           <Totals data={data} />
           <section aria-labelledby="charts-h">
-            <h2 id="charts-h">Last 15 minutes</h2>
+            <h2 id="charts-h">Last 15 minutes{shownApp ? ', whole cluster' : ''}</h2>
+            {shownApp ? <p className="muted">No per-app history is recorded: these charts count every app, not only {shownApp}.</p> : null}
             <div className="charts">
               <LineChart title="Connected" samples={data.cluster} now={serverTime} format={count} series={[
                 { label: 'sockets', color: 'var(--c1)', pick: (s) => s.sockets },
@@ -56,8 +72,8 @@ export function OverviewView() {
               <p className="muted">No node has reported a heartbeat yet.</p>
             ) : (
               <div className="cards">
-                {(data.nodes as ClusterNode[]).map((n) => (
-                  <NodeCard key={n.id} node={n} now={serverTime} samples={data.series.find((s) => s.nodeId === n.id)?.samples ?? []} />
+                {data.nodes.map((n) => (
+                  <NodeCard key={n.id} node={n} app={shownApp} now={serverTime} samples={data.series.find((s) => s.nodeId === n.id)?.samples ?? []} />
                 ))}
               </div>
             )}
@@ -70,23 +86,28 @@ export function OverviewView() {
 
 function Totals({ data }: { data: Overview }) {
   const last: MetricsSample | undefined = data.cluster[data.cluster.length - 1];
-  const tiles: [string, string, string?][] = [
-    ['Sockets', num(data.totals.connections)],
-    ['Users', num(data.totals.users)],
-    ['Rooms', num(data.totals.rooms)],
+  // With an app chosen, sockets, users and rooms count that app; the rates come from the cluster's samples.
+  const app = data.app ?? null;
+  const tiles: [string, string, string?, ('app' | 'cluster')?][] = [
+    ['Sockets', num(data.totals.connections), undefined, 'app'],
+    ['Users', num(data.totals.users), undefined, 'app'],
+    ['Rooms', num(data.totals.rooms), undefined, 'app'],
     ['Nodes', num(data.totals.nodes)],
-    ['Pushed', rate(last?.pushedPerSec ?? null)],
-    ['Delivered', rate(last?.deliveredPerSec ?? null)],
-    ['Push p50', ms(last?.pushP50Ms ?? null), 'slowest node; – when nothing was pushed'],
-    ['Push p99', ms(last?.pushP99Ms ?? null), 'slowest node; – when nothing was pushed'],
-    ['Client events', rate(last?.clientEventsPerSec ?? null)],
-    ['Backend errors', rate(last?.backendErrorsPerSec ?? null)],
+    ['Pushed', rate(last?.pushedPerSec ?? null), undefined, 'cluster'],
+    ['Delivered', rate(last?.deliveredPerSec ?? null), undefined, 'cluster'],
+    ['Push p50', ms(last?.pushP50Ms ?? null), 'slowest node; – when nothing was pushed', 'cluster'],
+    ['Push p99', ms(last?.pushP99Ms ?? null), 'slowest node; – when nothing was pushed', 'cluster'],
+    ['Client events', rate(last?.clientEventsPerSec ?? null), undefined, 'cluster'],
+    ['Backend errors', rate(last?.backendErrorsPerSec ?? null), undefined, 'cluster'],
   ];
   return (
-    <section aria-label="Cluster totals" className="tiles" data-testid="totals">
-      {tiles.map(([label, value, hint]) => (
-        <div key={label} className="tile" title={hint}>
-          <span className="tile-label">{label}</span>
+    <section aria-label={app ? `Totals of app ${app}` : 'Cluster totals'} className="tiles" data-testid="totals" data-app={app ?? undefined}>
+      {tiles.map(([label, value, hint, scope]) => (
+        <div key={label} className="tile" title={app && scope ? [hint, scope === 'app' ? `app ${app} only` : 'whole cluster, all apps'].filter(Boolean).join('; ') : hint} data-tile={label}>
+          <span className="tile-label">
+            {label}
+            {app && scope === 'cluster' ? <span className="muted"> · all apps</span> : null}
+          </span>
           <span className="tile-value">{value}</span>
         </div>
       ))}
@@ -94,7 +115,7 @@ function Totals({ data }: { data: Overview }) {
   );
 }
 
-function NodeCard({ node, now, samples }: { node: ClusterNode; now: number; samples: MetricsSample[] }) {
+function NodeCard({ node, app, now, samples }: { node: ClusterNode; app: string | null; now: number; samples: MetricsSample[] }) {
   const health = nodeHealth(node, now);
   return (
     <article className={`card node-card node-${health.level}`} data-testid="node-card">
@@ -103,9 +124,9 @@ function NodeCard({ node, now, samples }: { node: ClusterNode; now: number; samp
         <HealthBadge health={health} />
       </header>
       <dl className="facts">
-        <dt>Connections</dt>
+        <dt>{app ? `Connections of ${app}` : 'Connections'}</dt>
         <dd>{num(node.connections)}</dd>
-        <dt>Rooms</dt>
+        <dt>{app ? 'Rooms, all apps' : 'Rooms'}</dt>
         <dd>{num(node.rooms)}</dd>
         <dt>Memory (RSS)</dt>
         <dd>{bytes(node.memoryRss)}</dd>
@@ -118,7 +139,7 @@ function NodeCard({ node, now, samples }: { node: ClusterNode; now: number; samp
         <dt>Last heartbeat</dt>
         <dd>{ago(node.lastSeen, now)}</dd>
       </dl>
-      <Sparkline values={samples.slice(-90).map((s) => s.sockets)} label={`Sockets on ${node.id}, last 3 minutes`} />
+      <Sparkline values={samples.slice(-90).map((s) => s.sockets)} label={`Sockets on ${node.id}, last 3 minutes${app ? ', all apps' : ''}`} />
     </article>
   );
 }

@@ -1,11 +1,12 @@
 'use client';
 
-import type { LiveSocket } from '@contracts/socket-events';
 import { useEffect, useState, type FormEvent } from 'react';
 import { Confirm } from '../../../components/confirm';
 import { Empty, ErrorBox, Loading, StaleNotice } from '../../../components/states';
 import { api, apiCall, ApiError, enc } from '../../../lib/api';
+import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { ago, dateTime } from '../../../lib/format';
+import type { AppSocket } from '../../../lib/types';
 import { usePoll } from '../../../lib/use-poll';
 
 type By = 'userId' | 'socketId';
@@ -14,12 +15,19 @@ interface Query {
   value: string;
 }
 
+/** Whom "Disconnect" closes: a user of one app (null: the default app, as the API takes it). */
+interface Target {
+  userId: string;
+  app: string | null;
+}
+
 export function ConnectionsView() {
+  const { app, multi, defaultApp } = useAppFilter();
   const [by, setBy] = useState<By>('userId');
   const [text, setText] = useState('');
   const [query, setQuery] = useState<Query | null>(null);
   const [reveal, setReveal] = useState(false);
-  const [confirming, setConfirming] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<Target | null>(null);
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
 
@@ -37,8 +45,11 @@ export function ConnectionsView() {
     setText(q.value);
     setQuery(q);
     setOutcome(null);
+    // Keeps ?app= (the shell's app filter) and replaces the search.
     const url = new URL(window.location.href);
-    url.search = `?${q.by === 'userId' ? 'user' : 'socket'}=${enc(q.value)}`;
+    url.searchParams.delete('user');
+    url.searchParams.delete('socket');
+    url.searchParams.set(q.by === 'userId' ? 'user' : 'socket', q.value);
     window.history.replaceState(null, '', url);
   }
 
@@ -49,24 +60,32 @@ export function ConnectionsView() {
 
   // Live: a socket that connects after the search shows up within one refresh. Every second, not
   // every two: operators watch for a client they are connecting right now, and a refresh is one
-  // cluster-wide lookup for one user or socket, which is cheap.
+  // cluster-wide lookup for one user or socket, which is cheap. A user id is one app's (the chosen
+  // one, else the default app); a socket id is looked for in the chosen app, else in every app.
   const poll = usePoll(
-    () => (query ? apiCall<{ sockets: LiveSocket[] }>(`/admin/connections?${query.by}=${enc(query.value)}${reveal ? '&reveal=true' : ''}`) : Promise.resolve({ data: { sockets: [] }, serverTime: Date.now() })),
+    () =>
+      query
+        ? apiCall<{ sockets: AppSocket[] }>(withApp(`/admin/connections?${query.by}=${enc(query.value)}${reveal ? '&reveal=true' : ''}`, app))
+        : Promise.resolve({ data: { sockets: [] as AppSocket[] }, serverTime: Date.now() }),
     query ? 1000 : null,
-    [query?.by, query?.value, reveal],
+    [query?.by, query?.value, reveal, app],
   );
   const sockets = poll.data?.sockets ?? [];
-  const users = [...new Set(sockets.map((s) => s.userId))];
-  const target = query?.by === 'userId' ? query.value : users.length === 1 ? users[0]! : null;
+  const showApp = sockets.some((s) => s.app !== undefined);
+  const users = [...new Set(sockets.map((s) => JSON.stringify([s.app, s.userId])))];
+  const targetUser = query?.by === 'userId' ? query.value : users.length === 1 ? sockets[0]!.userId : null;
+  // The app the sockets say they belong to, so a socket found under "All apps" disconnects its own user.
+  const target: Target | null = targetUser === null ? null : { userId: targetUser, app: sockets.find((s) => s.userId === targetUser)?.app ?? app };
+  const whose = (t: Target) => (t.app && multi ? `${t.userId} (app ${t.app})` : t.userId);
 
-  async function disconnect(userId: string) {
+  async function disconnect(t: Target) {
     setBusy(true);
     try {
-      const r = await api<{ disconnected: number }>(`/users/${enc(userId)}/connections`, { method: 'DELETE' });
-      setOutcome({ ok: true, text: `Disconnected ${r.disconnected} socket${r.disconnected === 1 ? '' : 's'} of ${userId}.` });
+      const r = await api<{ disconnected: number }>(withApp(`/users/${enc(t.userId)}/connections`, t.app), { method: 'DELETE' });
+      setOutcome({ ok: true, text: `Disconnected ${r.disconnected} socket${r.disconnected === 1 ? '' : 's'} of ${whose(t)}.` });
       poll.reload();
     } catch (err) {
-      setOutcome({ ok: false, text: `Could not disconnect ${userId}: ${(err as ApiError).message}` });
+      setOutcome({ ok: false, text: `Could not disconnect ${whose(t)}: ${(err as ApiError).message}` });
     } finally {
       setBusy(false);
       setConfirming(null);
@@ -78,6 +97,15 @@ export function ConnectionsView() {
       <div className="page-head">
         <h1>Connections</h1>
         <p className="muted">Find a user’s sockets, or one socket, on every node.</p>
+        {app ? (
+          <p className="scope-note" data-testid="scope">
+            Users of app <strong>{app}</strong>.
+          </p>
+        ) : multi ? (
+          <p className="scope-note" data-testid="scope">
+            User ids are looked up in the default app{defaultApp ? <> (<strong>{defaultApp}</strong>)</> : null}; socket ids in every app. Choose an app above to find another app’s users.
+          </p>
+        ) : null}
       </div>
       <form className="toolbar" onSubmit={submit} role="search">
         <label className="visually-hidden" htmlFor="find-by">
@@ -120,7 +148,7 @@ export function ConnectionsView() {
             </h2>
             {target && sockets.length > 0 ? (
               <button type="button" className="btn btn-danger" onClick={() => setConfirming(target)}>
-                Disconnect {target} everywhere
+                Disconnect {target.userId} everywhere
               </button>
             ) : null}
           </div>
@@ -133,6 +161,7 @@ export function ConnectionsView() {
                   <tr>
                     <th>Socket</th>
                     <th>User</th>
+                    {showApp ? <th>App</th> : null}
                     <th>Node</th>
                     <th>Connected</th>
                     <th>Rooms</th>
@@ -147,6 +176,7 @@ export function ConnectionsView() {
                         <code>{s.id}</code>
                       </td>
                       <td data-label="User">{s.userId}</td>
+                      {showApp ? <td data-label="App">{s.app ?? ''}</td> : null}
                       <td data-label="Node">{s.nodeId}</td>
                       <td data-label="Connected" title={dateTime(s.connectedAt)}>
                         {ago(s.connectedAt, poll.serverTime)}
@@ -165,9 +195,10 @@ export function ConnectionsView() {
         </section>
       )}
 
-      <Confirm open={confirming !== null} title={`Disconnect ${confirming ?? ''}?`} confirmLabel="Disconnect" busy={busy} onCancel={() => setConfirming(null)} onConfirm={() => confirming && void disconnect(confirming)}>
+      <Confirm open={confirming !== null} title={`Disconnect ${confirming ? whose(confirming) : ''}?`} confirmLabel="Disconnect" busy={busy} onCancel={() => setConfirming(null)} onConfirm={() => confirming && void disconnect(confirming)}>
         <p>
-          Every socket of <strong>{confirming}</strong>, on every node, is closed now. Clients that reconnect on their own will come back if their token is still valid.
+          Every socket of <strong>{confirming?.userId}</strong>
+          {confirming?.app && multi ? ` in app ${confirming.app}` : ''}, on every node, is closed now. Clients that reconnect on their own will come back if their token is still valid.
         </p>
       </Confirm>
     </>

@@ -3,12 +3,14 @@
 import { HealthBadge, nodeHealth } from '../../../components/node-health';
 import { Empty, ErrorBox, Loading, StaleNotice } from '../../../components/states';
 import { apiCall } from '../../../lib/api';
+import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { ago, bytes, dateTime, duration, ms, num } from '../../../lib/format';
 import type { ClusterNode } from '../../../lib/types';
 import { usePoll } from '../../../lib/use-poll';
 
 export function NodesView() {
-  const poll = usePoll(() => apiCall<{ nodes: ClusterNode[] }>('/admin/nodes'), 2000, []);
+  const { app, multi } = useAppFilter();
+  const poll = usePoll(() => apiCall<{ nodes: ClusterNode[] }>(withApp('/admin/nodes', app)), 2000, [app]);
   const nodes = poll.data?.nodes ?? [];
   const now = poll.serverTime;
   const down = nodes.filter((n) => nodeHealth(n, now).level === 'down').length;
@@ -18,6 +20,15 @@ export function NodesView() {
       <div className="page-head">
         <h1>Nodes</h1>
         <p className="muted">Every node heart-beats its status. One that stops is shown as down until the cluster forgets it.</p>
+        {app ? (
+          <p className="scope-note" data-testid="scope">
+            Connections and users of app <strong>{app}</strong> only; the rest is each node’s whole.
+          </p>
+        ) : multi ? (
+          <p className="scope-note" data-testid="scope">
+            All apps.
+          </p>
+        ) : null}
       </div>
       {poll.loading ? (
         <Loading what="Loading nodes" />
@@ -48,10 +59,28 @@ export function NodesView() {
                     <dd>{n.version}</dd>
                     <dt>Ready</dt>
                     <dd>{n.ready ? 'yes' : 'no'}</dd>
-                    <dt>Connections</dt>
-                    <dd>{num(n.connections)}</dd>
-                    <dt>Users</dt>
-                    <dd>{num(n.users)}</dd>
+                    <dt>{app ? `Connections of ${app}` : 'Connections'}</dt>
+                    <dd data-fact="connections">{num(n.connections)}</dd>
+                    <dt>{app ? `Users of ${app}` : 'Users'}</dt>
+                    <dd data-fact="users">{num(n.users)}</dd>
+                    {!app && n.apps && multi ? (
+                      <>
+                        <dt>By app (sockets / users)</dt>
+                        <dd data-fact="by-app">
+                          {Object.keys(n.apps).length === 0 ? (
+                            <span className="muted">no sockets</span>
+                          ) : (
+                            Object.entries(n.apps)
+                              .sort(([a], [b]) => a.localeCompare(b))
+                              .map(([id, c]) => (
+                                <span key={id} className="chip" title={`${num(c.connections)} sockets, ${num(c.users)} users of ${id}`}>
+                                  {id}: {num(c.connections)} / {num(c.users)}
+                                </span>
+                              ))
+                          )}
+                        </dd>
+                      </>
+                    ) : null}
                     <dt>Rooms</dt>
                     <dd>{num(n.rooms)}</dd>
                     <dt>Memory (RSS)</dt>

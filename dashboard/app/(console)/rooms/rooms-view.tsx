@@ -5,12 +5,20 @@ import Link from 'next/link';
 import { useState, type FormEvent } from 'react';
 import { Empty, ErrorBox, Loading, StaleNotice } from '../../../components/states';
 import { api, apiCall, ApiError, enc } from '../../../lib/api';
+import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { num } from '../../../lib/format';
 import { usePoll } from '../../../lib/use-poll';
 
 const PAGE = 25;
 
+/** Room names are one app's: the chosen app's rooms, else the default app's. A new app starts afresh (no cursor, no room picked). */
 export function RoomsView() {
+  const { app } = useAppFilter();
+  return <AppRooms key={app ?? ''} app={app} />;
+}
+
+function AppRooms({ app }: { app: string | null }) {
+  const { multi, defaultApp } = useAppFilter();
   const [prefixText, setPrefixText] = useState('');
   const [prefix, setPrefix] = useState('');
   // Cursors of the pages before the current one, so "Previous" can go back.
@@ -19,9 +27,9 @@ export function RoomsView() {
   const [selected, setSelected] = useState<string | null>(null);
 
   const list = usePoll(
-    () => apiCall<{ rooms: RoomSummary[]; cursor: string | null }>(`/rooms?limit=${PAGE}${prefix ? `&prefix=${enc(prefix)}` : ''}${cursor ? `&cursor=${enc(cursor)}` : ''}`),
+    () => apiCall<{ rooms: RoomSummary[]; cursor: string | null }>(withApp(`/rooms?limit=${PAGE}${prefix ? `&prefix=${enc(prefix)}` : ''}${cursor ? `&cursor=${enc(cursor)}` : ''}`, app)),
     5000,
-    [prefix, cursor],
+    [prefix, cursor, app],
   );
 
   function filter(e: FormEvent) {
@@ -39,6 +47,15 @@ export function RoomsView() {
       <div className="page-head">
         <h1>Rooms</h1>
         <p className="muted">Rooms with at least one member, cluster-wide. Personal <code>user:</code> rooms are not listed.</p>
+        {app ? (
+          <p className="scope-note" data-testid="scope">
+            Rooms of app <strong>{app}</strong>.
+          </p>
+        ) : multi ? (
+          <p className="scope-note" data-testid="scope">
+            Rooms of the default app{defaultApp ? <> (<strong>{defaultApp}</strong>)</> : null}: each app has its own rooms. Choose an app above to see another app’s.
+          </p>
+        ) : null}
       </div>
       <form className="toolbar" onSubmit={filter} role="search">
         <label className="visually-hidden" htmlFor="prefix">
@@ -134,23 +151,23 @@ export function RoomsView() {
           )}
         </section>
         <section className="split-side" aria-label="Room details">
-          {selected ? <RoomPanel room={selected} onClose={() => setSelected(null)} /> : <Empty title="Pick a room">Its members and a test broadcast form show here.</Empty>}
+          {selected ? <RoomPanel room={selected} app={app} onClose={() => setSelected(null)} /> : <Empty title="Pick a room">Its members and a test broadcast form show here.</Empty>}
         </section>
       </div>
     </>
   );
 }
 
-function RoomPanel({ room, onClose }: { room: string; onClose: () => void }) {
+function RoomPanel({ room, app, onClose }: { room: string; app: string | null; onClose: () => void }) {
   const detail = usePoll(async () => {
     try {
-      return await apiCall<RoomDetail>(`/rooms/${enc(room)}`);
+      return await apiCall<RoomDetail>(withApp(`/rooms/${enc(room)}`, app));
     } catch (err) {
       // 404 is an answer here: everyone left the room.
       if (err instanceof ApiError && err.status === 404) return { data: null, serverTime: Date.now() };
       throw err;
     }
-  }, 3000, [room]);
+  }, 3000, [room, app]);
 
   return (
     <div className="card room-panel" data-testid="room-panel">
@@ -175,7 +192,7 @@ function RoomPanel({ room, onClose }: { room: string; onClose: () => void }) {
           <ul className="members">
             {detail.data.users.map((u) => (
               <li key={u.userId}>
-                <Link href={`/connections/?user=${enc(u.userId)}`} prefetch={false}>{u.userId}</Link>
+                <Link href={withApp(`/connections/?user=${enc(u.userId)}`, app)} prefetch={false}>{u.userId}</Link>
                 <span className="muted">
                   {u.sockets} socket{u.sockets === 1 ? '' : 's'}
                 </span>
@@ -184,12 +201,12 @@ function RoomPanel({ room, onClose }: { room: string; onClose: () => void }) {
           </ul>
         </>
       )}
-      <Broadcast room={room} key={room} />
+      <Broadcast room={room} app={app} key={room} />
     </div>
   );
 }
 
-function Broadcast({ room }: { room: string }) {
+function Broadcast({ room, app }: { room: string; app: string | null }) {
   const [event, setEvent] = useState('dashboard:test');
   const [payload, setPayload] = useState('{\n  "text": "Hello from the dashboard"\n}');
   const [busy, setBusy] = useState(false);
@@ -207,7 +224,7 @@ function Broadcast({ room }: { room: string }) {
     setBusy(true);
     setResult(null);
     try {
-      const r = await api<PushResult>(`/rooms/${enc(room)}/broadcast`, { method: 'POST', body: { event: event.trim(), data } });
+      const r = await api<PushResult>(withApp(`/rooms/${enc(room)}/broadcast`, app), { method: 'POST', body: { event: event.trim(), data } });
       setResult({ ok: true, r });
     } catch (err) {
       setResult({ ok: false, message: (err as ApiError).message });
