@@ -1,4 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../server/src/config/config';
 
 const STRONG = 'a-very-long-production-secret-0123456789';
@@ -88,6 +91,36 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_URL: 'redis://a:7000,redis://b:7000' })).toThrow(/REDIS_URL.*REDIS_CLUSTER/);
     expect(() => loadConfig({ REDIS_URL: 'redis://a:7000', REDIS_CLUSTER: 'true', REDIS_SENTINEL: 'main' })).toThrow(/REDIS_SENTINEL/);
     expect(() => loadConfig({ REDIS_PREFIX: '{pushgate}' })).toThrow(/REDIS_PREFIX.*braces/);
+  });
+
+  it('APPS lists apps inline or in a JSON file; the first is the default; PUSHER_APP is the one-app form', () => {
+    const none = loadConfig({});
+    expect(none.appsListed).toBe(false);
+    expect(none.apps.map((a) => [a.id, a.key, a.scope.isDefault, a.scope.implicit])).toEqual([['default', null, true, true]]);
+    const inline = loadConfig({ APPS: 'shop:shop-key:s3cret:with:colons,games:games-key:other' });
+    expect(inline.apps.map((a) => [a.id, a.key, a.secret, a.enabled, a.scope.isDefault])).toEqual([
+      ['shop', 'shop-key', 's3cret:with:colons', true, true],
+      ['games', 'games-key', 'other', true, false],
+    ]);
+    expect(inline.apps[1]!.limits).toEqual({ messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null });
+    expect(loadConfig({ PUSHER_APP: '4242:k:s' }).apps.map((a) => a.id)).toEqual(['4242']);
+    const dir = mkdtempSync(join(tmpdir(), 'pushgate-config-'));
+    const file = join(dir, 'apps.json');
+    writeFileSync(file, JSON.stringify([{ id: 'a', key: 'ka', secret: 'sa' }, { id: 'b', key: 'kb', secret: 'sb', enabled: false, limits: { messagesPerMinute: 60, eventsPerSecond: 5 } }]));
+    const fromFile = loadConfig({ APPS: `@${file}`, API_KEYS: 'b-backend:k_0123456789abcdef:push+app=b' });
+    expect(fromFile.apps[1]).toMatchObject({ id: 'b', enabled: false, limits: { messagesPerMinute: 60, connectionsPerMinute: 0, eventsPerSecond: 5, maxDataBytes: null, maxBatch: null } });
+    expect(fromFile.apiKeys[0]!.app).toBe('b');
+    const refused = (env: Record<string, string>) => () => loadConfig(env);
+    expect(refused({ APPS: 'a:ka:sa,a:kb:sb' })).toThrow(/app id "a" is listed twice/);
+    expect(refused({ APPS: 'a:k:sa,b:k:sb' })).toThrow(/app key "k" is listed twice/);
+    expect(refused({ APPS: 'a b:k:s' })).toThrow(/APPS: 0.id/);
+    expect(refused({ APPS: 'a:k:' })).toThrow(/APPS/);
+    expect(refused({ APPS: `@${join(dir, 'missing.json')}` })).toThrow(/cannot be read/);
+    writeFileSync(file, JSON.stringify([{ id: 'a', key: 'ka', secret: 'sa', limits: { perDay: 1 } }]));
+    expect(refused({ APPS: `@${file}` })).toThrow(/limits/);
+    expect(refused({ APPS: 'a:ka:sa', PUSHER_APP: 'b:kb:sb' })).toThrow(/exclude each other/);
+    expect(refused({ APPS: 'a:ka:sa', API_KEYS: 'x:k_0123456789abcdef:push+app=zz' })).toThrow(/limited to app "zz"/);
+    expect(refused({ NODE_ENV: 'production', JWT_SECRET: STRONG, API_KEYS: `ops:${PROD_KEY}:admin`, APPS: 'a:ka:short' })).toThrow(/secret of app "a" must be at least 24/);
   });
 
   it('CORS_ORIGINS is a comma-separated allowlist; 0 disables rate limits', () => {
