@@ -13,8 +13,9 @@ export const APP_HEADER = 'x-pushgate-app';
  */
 export function pickApp(apps: AppDirectory): RequestHandler {
   return (req, _res, next) => {
-    const header = req.get(APP_HEADER);
-    const query = typeof req.query.app === 'string' ? req.query.app : undefined;
+    const header = req.headers[APP_HEADER] as string | undefined;
+    // Express parses the query string anew on every read of req.query: only when there is one.
+    const query = req.url.includes('?') && typeof req.query.app === 'string' ? req.query.app : undefined;
     if (header !== undefined && query !== undefined && header !== query) {
       req.appProblem = new AppError('BAD_REQUEST', 'X-Pushgate-App and ?app= name different apps', { details: [{ field: 'app', message: 'conflicting' }] });
       return next();
