@@ -47,6 +47,29 @@ describe.each([
     if (b !== a) await b.stop();
   });
 
+  it('a cache- channel hands a joining socket its last event first; other rooms hand over nothing', async () => {
+    const pusher = backend(a);
+    const channel = `cache-prices-${label.length}`;
+    await pusher.trigger(channel, 'price', { v: 1 });
+    await pusher.trigger(channel, 'price', { v: 2 });
+    await pusher.trigger('private-plain', 'price', { v: 3 });
+    const late = await connectUser(b.url, 'pu-cache', { rooms: ['*'] });
+    const got = recordAll(late.socket);
+    const joined = await emitAck<{ ok: boolean; data: { room: string; offset: string } }>(late.socket, 'room:join', { room: channel });
+    expect(joined.data.room).toBe(channel);
+    await emitAck(late.socket, 'room:join', { room: 'private-plain' });
+    await pusher.trigger(channel, 'price', { v: 4 });
+    await eventually(() => got.filter(([e]) => e === 'price').length === 2);
+    const prices = got.filter(([e]) => e === 'price');
+    expect(prices.map(([, d]) => d)).toEqual([{ v: 2 }, { v: 4 }]);
+    expect(prices[0]![2]).toMatchObject({ room: channel, stream: channel, offset: joined.data.offset });
+    // Joining again (already a member) replays nothing.
+    await emitAck(late.socket, 'room:join', { room: channel });
+    await pusher.trigger(channel, 'price', { v: 5 });
+    await eventually(() => got.filter(([e]) => e === 'price').length === 3);
+    expect(got.filter(([e]) => e === 'price').map(([, d]) => d)).toEqual([{ v: 2 }, { v: 4 }, { v: 5 }]);
+  });
+
   it('trigger, with channels and socket_id, and triggerBatch reach the sockets in those rooms, data parsed, once each', async () => {
     const one = await connectUser(b.url, 'pu-1', { rooms: ['*'] });
     const two = await connectUser(b.url, 'pu-2', { rooms: ['*'] });

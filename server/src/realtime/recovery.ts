@@ -1,5 +1,5 @@
 import type { HistoryEntry, HistoryRead, HistoryStore } from '../cluster/history-store';
-import { parseOffset } from '../cluster/history-store';
+import { formatOffset, parseOffset } from '../cluster/history-store';
 import type { JoinResult, Offset, PushMeta, RecoveredPayload, Room, Stream, StreamRecovery } from '../contracts/socket-events';
 import { isPersonalRoom, userRoom } from '../contracts/socket-events';
 import { externalName } from '../contracts/app-scope';
@@ -10,6 +10,9 @@ import { DeliveryGate } from '../delivery/delivery-gate';
 import { checkRoomName, type RoomManager } from './room-manager';
 import { bufferedBytes, cutTransport } from '../delivery/slow-consumer-guard';
 import type { PgSocket } from './types';
+
+/** Rooms whose last message a join delivers (Pusher's cache channels). */
+export const CACHE_PREFIX = 'cache-';
 
 /** Streams one handshake may ask to recover; more are answered `recovered: false` with BAD_REQUEST. */
 export const MAX_RECOVER_STREAMS = 100;
@@ -108,6 +111,10 @@ export class Recovery {
       if (since !== undefined) socket.emit('recovered', { streams: { [room]: { recovered: false, replayed: 0 } } });
       return { room };
     }
+    if (since === undefined && typeof rawRoom === 'string' && rawRoom.startsWith(CACHE_PREFIX) && !socket.rooms.has(socket.data.app.name(rawRoom))) {
+      const cached = await this.joinCache(socket, rawRoom, history);
+      if (cached) return cached;
+    }
     if (since === undefined) {
       const internal = await this.deps.rooms.join(socket, rawRoom);
       const room = externalName(internal);
@@ -125,6 +132,28 @@ export class Recovery {
       // A refused join is the join's answer; a join whose history could not be read stands, and `recovered` says so.
       if (!joined) throw new AppError(report.error!.code, report.error!.message);
       gate.pass(() => socket.emit('recovered', { streams: { [room]: report } }));
+      return report.offset === undefined ? { room } : { room, offset: report.offset };
+    } finally {
+      gate.release();
+    }
+  }
+
+  /**
+   * A `cache-` room (Pusher's cache channels): a join also delivers the room's last message, when
+   * history still holds it, before anything live. It is a replay from just before that message,
+   * through the socket's gate like any recovery, so the live copy of a message pushed meanwhile is
+   * not delivered twice. null: the room has no message yet (a plain join follows).
+   */
+  private async joinCache(socket: PgSocket, rawRoom: string, history: HistoryStore): Promise<JoinResult | null> {
+    const room = checkRoomName(rawRoom);
+    const internal = socket.data.app.name(room);
+    const at = parseOffset(await history.position(internal).catch(() => ''));
+    if (!at || at.seq === 0) return null;
+    const gate = this.gateOf(socket);
+    gate.hold();
+    try {
+      const { report, joined } = await this.recoverStream(socket, internal, formatOffset(at.epoch, at.seq - 1), () => this.deps.rooms.join(socket, room));
+      if (!joined) throw new AppError(report.error!.code, report.error!.message);
       return report.offset === undefined ? { room } : { room, offset: report.offset };
     } finally {
       gate.release();
