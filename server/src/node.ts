@@ -50,6 +50,10 @@ import { HttpBackendClient, type BackendClient } from './routing/backend-client'
 import type { CircuitBreakerOptions } from './routing/circuit-breaker';
 import { MessageRouter } from './routing/message-router';
 import { PushService } from './routing/push-service';
+import { WebhookSender, wantsClientEvent, webhookPolicy, type WebhookStatus } from './routing/webhooks';
+import { MemoryWebhookStore } from './cluster/memory-webhook-store';
+import { RedisWebhookStore } from './cluster/redis-webhook-store';
+import type { WebhookStore } from './cluster/webhook-store';
 import { Receipts } from './routing/receipts';
 
 const LOOP_RESOLUTION_MS = 20;
@@ -109,6 +113,8 @@ export class PushgateNode {
   private readonly slowConsumers: SlowConsumerGuard;
   private readonly fanout: PushFanout;
   private readonly pushBus: RedisPushBus | null;
+  private readonly webhookStore: WebhookStore;
+  private readonly senders: WebhookSender[];
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private inflight = 0;
@@ -136,6 +142,12 @@ export class PushgateNode {
     const keys = new RedisKeys(config.redisPrefix);
     const apps = new AppDirectory(config.apps);
     this.apps = apps;
+    // Webhooks: each transition is queued by the store write that makes it (cluster/webhook-store.ts).
+    const webhookApps = config.apps.filter((a) => a.webhooks !== null);
+    const policy = webhookPolicy(apps);
+    const senders = new Map<string, WebhookSender>();
+    const dropped = (app: string, n: number) => senders.get(app)?.dropped(n);
+    const queueMax = config.webhookDelivery.queueMax;
     // The stores exist before Socket.IO does; presence transitions reach its events through this.
     let presenceEvents: PresenceEvents | null = null;
     const onPresence = (changes: PresenceChange[]) => presenceEvents?.announce(changes);
@@ -148,14 +160,23 @@ export class PushgateNode {
     let history: HistoryStore | null;
     if (this.redis) {
       const { data, topology } = this.redis;
-      const presence = new RedisPresenceStore(data, keys, onPresence, config.apps.filter((a) => !a.scope.isDefault).map((a) => a.id));
+      const presence = new RedisPresenceStore(
+        data,
+        keys,
+        onPresence,
+        config.apps.filter((a) => !a.scope.isDefault).map((a) => a.id),
+        webhookApps.length > 0 ? { policy, queueMax, dropped } : null,
+      );
+      this.webhookStore = new RedisWebhookStore(data, keys, queueMax, clock);
       this.presence = presence;
       push = new RedisPushStore(data, keys, config.history, presence, topology);
       history = config.history ? new RedisHistoryStore(data, keys, config.history, writerCheck(topology)) : null;
       this.counters = new RedisRateLimitStore(data, keys);
       this.registry = new RedisNodeRegistry(data, keys, this.presence);
     } else {
-      const presence = new MemoryPresenceStore(onPresence);
+      const webhookStore = new MemoryWebhookStore(policy, queueMax, clock, dropped);
+      this.webhookStore = webhookStore;
+      const presence = new MemoryPresenceStore(onPresence, webhookApps.length > 0 ? (t) => webhookStore.transition(t) : undefined);
       this.presence = presence;
       const memoryHistory = config.history ? new MemoryHistoryStore(config.history, clock) : null;
       history = memoryHistory;
@@ -173,7 +194,12 @@ export class PushgateNode {
       deliveries: () => this.fanout.counts(),
       streams: () => this.pushBus?.listening ?? 0,
       ...(config.appsListed ? { apps: { ids: config.apps.map((a) => a.id), counts: () => this.connections.appCounts() } } : {}),
+      webhookApps: webhookApps.map((a) => a.id),
     });
+    for (const app of webhookApps) {
+      senders.set(app.id, new WebhookSender(app, { store: this.webhookStore, nodeId: config.nodeId, delivery: config.webhookDelivery, backendSecret: config.backend.secret, metrics: this.metrics, logger, clock }));
+    }
+    this.senders = [...senders.values()];
     this.history = new MetricsHistory(this.metrics);
     this.slowConsumers = new SlowConsumerGuard({ connections: this.connections, limitBytes: config.maxSocketBufferBytes, metrics: this.metrics, logger });
 
@@ -217,6 +243,7 @@ export class PushgateNode {
       'admin:sockets': async (q) => this.liveSockets(q),
       'admin:history': async () => ({ nodeId: config.nodeId, samples: this.history.list() }),
       'admin:logs': async (q) => this.logBuffer.recent({ limit: Math.min(1000, q.limit), minLevel: q.minLevel }),
+      'admin:webhooks': async () => this.senders.map((s) => s.status()),
     });
     const verifier = new TokenVerifier(config.jwt, config.appsListed ? apps : null);
 
@@ -234,6 +261,14 @@ export class PushgateNode {
       recovery: new Recovery({ history, rooms, metrics: this.metrics, logger, seen: (stream, offset) => this.fanout.seen(stream, offset) }),
       router: this.router,
       verifier,
+      clientEvent: (socket, event, data) => {
+        const app = apps.of(socket.data.app.id);
+        if (!wantsClientEvent(app, event)) return;
+        this.webhookStore
+          .clientEvent(app.id, socket.data.userId, { event, data, socketId: socket.id })
+          .then((kept) => kept || dropped(app.id, 1))
+          .catch((err: Error) => logger.warn('webhooks: could not queue a client event', { app: app.id, event, error: err.message }));
+      },
       clock,
       metrics: this.metrics,
       logger,
@@ -302,6 +337,7 @@ export class PushgateNode {
         status: (app) => this.status(app),
         history: async () => (await cluster.collect('admin:history', {})) as { nodeId: string; samples: MetricsSample[] }[],
         sockets: async (q) => (await cluster.collect('admin:sockets', q)).flat(),
+        webhooks: async () => (await cluster.collect('admin:webhooks', {})).flat() as WebhookStatus[],
         logs: async (q) => {
           const all = (await cluster.collect('admin:logs', q)).flat() as LogLine[];
           return all.sort((x, y) => (x.ts < y.ts ? 1 : x.ts > y.ts ? -1 : 0)).slice(0, q.limit);
@@ -330,6 +366,7 @@ export class PushgateNode {
     }
     this.pushBus?.subscribe();
     await this.beat();
+    for (const s of this.senders) s.start();
     this.history.start();
     this.slowConsumers.start();
     const every = (ms: number, fn: () => Promise<unknown>) => {
@@ -404,6 +441,9 @@ export class PushgateNode {
       new Promise((r) => (giveUp = setTimeout(r, Math.max(0, deadline - this.clock.now() - 200)))),
     ]);
     clearTimeout(giveUp);
+    // The sockets' leaving events are queued: in a cluster another node sends them (the lease is
+    // given up here); a single node sends what it can before its deadline.
+    await Promise.all(this.senders.map((s) => (this.redis ? s.stop() : s.flush(deadline - 200))));
     await this.registry.remove(this.config.nodeId).catch(() => undefined);
     // In-flight requests are done (or out of time): idle keep-alive connections would otherwise
     // hold io.close() (which waits for the HTTP server) until their own timeout.

@@ -129,7 +129,7 @@ function buildApp(): Express {
     counters: new MemoryRateLimitStore(clock),
     dashboardDir: null,
     health: { nodeId: 'openapi', version: '0.0.0', startedAt: Date.now(), redis: () => 'none', draining: () => false, connections: () => 0 },
-    admin: { apps: () => [], status, history: async () => [], sockets: async () => [], logs: async () => [] },
+    admin: { apps: () => [], status, history: async () => [], sockets: async () => [], logs: async () => [], webhooks: async () => [] },
   });
 }
 

@@ -1,6 +1,7 @@
 import { appOfName, type AppId } from '../contracts/app-scope';
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import type { NodeId, Room, SocketId, UserId } from '../contracts/socket-events';
+import type { Transition } from './memory-webhook-store';
 import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
 
 interface Entry extends SocketRecord {
@@ -13,24 +14,39 @@ export class MemoryPresenceStore implements PresenceStore {
   private readonly users = new Map<UserId, Set<SocketId>>();
   private readonly rooms = new Map<Room, Set<SocketId>>();
 
-  constructor(private readonly onChange: PresenceListener = () => {}) {}
+  /**
+   * @param transitions hears every room, member and user transition (webhooks), in the order they
+   *   happen; quiet writes make none.
+   */
+  constructor(
+    private readonly onChange: PresenceListener = () => {},
+    private readonly transitions: (t: Transition) => void = () => {},
+  ) {}
 
-  async addSocket(rec: SocketRecord): Promise<void> {
+  async addSocket(rec: SocketRecord, opts: QuietOption = {}): Promise<void> {
     if (this.sockets.has(rec.socketId)) return;
     this.sockets.set(rec.socketId, { ...rec, rooms: new Set() });
     addTo(this.users, rec.userId, rec.socketId);
+    if (this.users.get(rec.userId)!.size === 1 && !opts.quiet) this.transitions({ kind: 'user_online', userId: rec.userId, grace: true });
   }
 
   async removeSocket(socketId: SocketId): Promise<void> {
+    await this.remove(socketId, true);
+  }
+
+  private async remove(socketId: SocketId, grace: boolean): Promise<void> {
     const entry = this.sockets.get(socketId);
     if (!entry) return;
     const left: PresenceChange[] = [];
     for (const room of entry.rooms) {
       removeFrom(this.rooms, room, socketId);
-      if (!this.userInRoom(entry.userId, room, socketId)) left.push({ room, userId: entry.userId, joined: false });
+      const last = !this.userInRoom(entry.userId, room, socketId);
+      if (last) left.push({ room, userId: entry.userId, joined: false });
+      this.leaving(room, entry.userId, last, grace);
     }
     removeFrom(this.users, entry.userId, socketId);
     this.sockets.delete(socketId);
+    if (!this.users.has(entry.userId)) this.transitions({ kind: 'user_offline', userId: entry.userId, grace });
     if (left.length > 0) this.onChange(left);
   }
 
@@ -40,6 +56,10 @@ export class MemoryPresenceStore implements PresenceStore {
     const first = !this.userInRoom(entry.userId, room, socketId);
     entry.rooms.add(room);
     addTo(this.rooms, room, socketId);
+    if (!opts.quiet) {
+      if (this.rooms.get(room)!.size === 1) this.transitions({ kind: 'channel_occupied', channel: room, grace: true });
+      if (first) this.transitions({ kind: 'member_added', channel: room, userId: entry.userId, grace: true });
+    }
     if (first && !opts.quiet) this.onChange([{ room, userId: entry.userId, joined: true }]);
     return true;
   }
@@ -48,8 +68,16 @@ export class MemoryPresenceStore implements PresenceStore {
     const entry = this.sockets.get(socketId);
     if (!entry || !entry.rooms.delete(room)) return false;
     removeFrom(this.rooms, room, socketId);
-    if (!this.userInRoom(entry.userId, room, socketId)) this.onChange([{ room, userId: entry.userId, joined: false }]);
+    const last = !this.userInRoom(entry.userId, room, socketId);
+    this.leaving(room, entry.userId, last, true);
+    if (last) this.onChange([{ room, userId: entry.userId, joined: false }]);
     return true;
+  }
+
+  /** The webhook transitions of a socket leaving a room: the user's last socket there, the room's last. */
+  private leaving(room: Room, userId: UserId, last: boolean, grace: boolean): void {
+    if (last) this.transitions({ kind: 'member_removed', channel: room, userId, grace });
+    if (!this.rooms.has(room)) this.transitions({ kind: 'channel_vacated', channel: room, grace });
   }
 
   /** Whether another socket of the user (not `but`) is in the room: a user has few sockets, so walk them. */
@@ -112,7 +140,7 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async removeNode(nodeId: NodeId): Promise<number> {
     const ids = [...this.sockets.values()].filter((e) => e.nodeId === nodeId).map((e) => e.socketId);
-    for (const id of ids) await this.removeSocket(id);
+    for (const id of ids) await this.remove(id, false);
     return ids.length;
   }
 

@@ -52,7 +52,8 @@ export interface QuietOption {
  * user in a room, last one out) go to the store's PresenceListener.
  */
 export interface PresenceStore {
-  addSocket(rec: SocketRecord): Promise<void>;
+  /** `quiet`: re-publishing after Redis lost its data; the user's coming online is no news (no webhook). */
+  addSocket(rec: SocketRecord, opts?: QuietOption): Promise<void>;
   /** Removes the socket from its user and from every room it was in. */
   removeSocket(socketId: SocketId): Promise<void>;
   /** @returns true when the socket was not in the room before. */

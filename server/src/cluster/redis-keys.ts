@@ -22,6 +22,8 @@ import { isPersonalRoom, PERSONAL_ROOM_PREFIX, type NodeId, type Room, type Sock
  *                  P:{g}:nodes           hash  node → status JSON       P:{g}:nodes:exp zset node → expiry
  *                  P:{g}:owners          set   nodes with a socket set (the socket total adds their sizes)
  *   (own slot)     P:rl:<key>            rate-limit counters
+ *   webhooks       P:{r:<room>}:wh / P:{u:<id>}:wh   stream  a room's / user's pending webhook events
+ *                  P:{w:<app>}:outboxes  set   outboxes with something pending   P:{w:<app>}:lease  who sends
  *
  * Channels (sharded pub/sub, so each travels through the shard of its slot):
  *   P#{u:<id>} / P#{r:<room>}  a stream's pushes     P#{n:<node>}  pushes to socket ids on the node
@@ -117,6 +119,26 @@ export class RedisKeys {
 
   get nodeExpiries(): string {
     return `${this.prefix}:{g}:nodes:exp`;
+  }
+
+  /** A room's webhook outbox (cluster/webhook-store.ts), in the room's slot. */
+  roomOutbox(room: Room): string {
+    return `${this.prefix}:{r:${room}}:wh`;
+  }
+
+  /** A user's webhook outbox, in the user's slot. */
+  userOutbox(userId: UserId): string {
+    return `${this.prefix}:{u:${userId}}:wh`;
+  }
+
+  /** The outboxes of an app that may hold pending webhook events. */
+  webhookIndex(app: AppId): string {
+    return `${this.prefix}:{w:${app}}:outboxes`;
+  }
+
+  /** Who sends an app's webhooks now. */
+  webhookLease(app: AppId): string {
+    return `${this.prefix}:{w:${app}}:lease`;
   }
 
   rateLimit(key: string): string {

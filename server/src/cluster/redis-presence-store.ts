@@ -1,6 +1,7 @@
 import type { RoomDetail, SocketInfo } from '../contracts/api';
 import { userRoom, type NodeId, type Room, type SocketId, type UserId } from '../contracts/socket-events';
 import type { AppId } from '../contracts/app-scope';
+import type { WebhookPolicy } from './webhook-store';
 import { bySocketAge, codeUnitOrder as cmp, type PresenceChange, type PresenceListener, type PresenceStore, type PushTargets, type QuietOption, type RoomPage, type SocketRecord } from './presence-store';
 import { send, type RedisClient } from './redis';
 import type { RedisKeys } from './redis-keys';
@@ -42,15 +43,36 @@ export class RedisPresenceStore implements PresenceStore {
     private readonly onChange: PresenceListener = () => {},
     /** The apps besides the default one (APPS): their listings are counted into totals(). */
     private readonly apps: readonly AppId[] = [],
+    /** Webhooks: which transitions to queue, how many per outbox, and who hears of a drop. */
+    private readonly webhooks: { policy: WebhookPolicy; queueMax: number; dropped: (app: AppId, n: number) => void } | null = null,
   ) {}
 
-  async addSocket(rec: SocketRecord): Promise<void> {
+  /**
+   * The outbox a transition of `owner` goes to, listed in its app's index first: a node dying
+   * after the transition's script leaves the event where the sender finds it.
+   */
+  private async outbox(key: string, owner: string): Promise<string> {
+    const index = this.keys.webhookIndex(this.webhooks!.policy.appOf(owner));
+    await this.cmd(index, ['SADD', index, key]);
+    return key;
+  }
+
+  private dropped(owner: string, n: number): void {
+    if (n > 0) this.webhooks?.dropped(this.webhooks.policy.appOf(owner), n);
+  }
+
+  async addSocket(rec: SocketRecord, opts: QuietOption = {}): Promise<void> {
     const k = this.keys;
     await Promise.all([this.cmd(k.node(rec.nodeId), ['SADD', k.node(rec.nodeId), rec.socketId]), this.cmd(k.owners, ['SADD', k.owners, rec.nodeId])]);
     const owner = await ADD_SOCKET.run<string | null>(this.redis, [k.socket(rec.socketId)], [rec.userId, rec.nodeId, rec.connectedAt]);
     // Already recorded by another node: the first record stands.
     if (owner !== null && owner !== rec.nodeId) await this.cmd(k.node(rec.nodeId), ['SREM', k.node(rec.nodeId), rec.socketId]);
-    if ((await ADD_FIRST.run<number>(this.redis, [k.user(rec.userId)], [rec.socketId])) === 1) await this.cmd(k.usersOf(rec.userId), ['SADD', k.usersOf(rec.userId), rec.userId]);
+    const wh = this.webhooks && !opts.quiet && this.webhooks.policy.user(rec.userId) ? this.webhooks : null;
+    const [first, dropped] = wh
+      ? await ADD_FIRST.run<[number, number]>(this.redis, [k.user(rec.userId), await this.outbox(k.userOutbox(rec.userId), rec.userId)], [rec.socketId, rec.userId, wh.queueMax])
+      : await ADD_FIRST.run<[number, number]>(this.redis, [k.user(rec.userId)], [rec.socketId]);
+    this.dropped(rec.userId, dropped);
+    if (first === 1) await this.cmd(k.usersOf(rec.userId), ['SADD', k.usersOf(rec.userId), rec.userId]);
   }
 
   async removeSocket(socketId: SocketId): Promise<void> {
@@ -64,10 +86,15 @@ export class RedisPresenceStore implements PresenceStore {
     const nodeId = owner || knownNode;
     if (userId !== undefined) {
       const changes: PresenceChange[] = [];
-      await Promise.all(rooms.map(async (room) => ((await this.leaveScript(socketId, userId, room))[1] ? changes.push({ userId, room, joined: false }) : 0)));
+      await Promise.all(rooms.map(async (room) => ((await this.leaveScript(socketId, userId, room, knownNode !== null))[1] ? changes.push({ userId, room, joined: false }) : 0)));
       if (changes.length > 0) this.onChange(changes.sort((a, b) => cmp(a.room, b.room)));
       const listing = k.usersOf(userId);
-      if ((await REMOVE_LAST.run<number>(this.redis, [k.user(userId)], [socketId])) === 1) await this.unlist(listing, k.user(userId), ['SREM', listing, userId], ['SADD', listing, userId]);
+      const wh = this.webhooks?.policy.user(userId) ? this.webhooks : null;
+      const [last, dropped] = wh
+        ? await REMOVE_LAST.run<[number, number]>(this.redis, [k.user(userId), await this.outbox(k.userOutbox(userId), userId)], [socketId, userId, wh.queueMax, knownNode ? '0' : '1'])
+        : await REMOVE_LAST.run<[number, number]>(this.redis, [k.user(userId)], [socketId]);
+      this.dropped(userId, dropped);
+      if (last === 1) await this.unlist(listing, k.user(userId), ['SREM', listing, userId], ['SADD', listing, userId]);
     }
     await this.cmd(k.socket(socketId), ['DEL', k.socket(socketId), k.socketRooms(socketId)]);
     if (nodeId) await this.cmd(k.node(nodeId), ['SREM', k.node(nodeId), socketId]);
@@ -78,7 +105,11 @@ export class RedisPresenceStore implements PresenceStore {
     const k = this.keys;
     const userId = await SOCKET_JOIN.run<string | null>(this.redis, [k.socket(socketId), k.socketRooms(socketId)], [room]);
     if (userId === null) return false;
-    const [added, first, opened] = await ROOM_JOIN.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
+    const wants = this.webhooks && !opts.quiet ? this.webhooks.policy.room(room) : null;
+    const [added, first, opened, dropped] = wants
+      ? await ROOM_JOIN.run<[number, number, number, number]>(this.redis, [k.room(room), k.roomUsers(room), await this.outbox(k.roomOutbox(room), room)], [socketId, userId, room, wants.occupancy ? '1' : '0', wants.members ? '1' : '0', this.webhooks!.queueMax])
+      : await ROOM_JOIN.run<[number, number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
+    this.dropped(room, dropped);
     if (opened === 1) await this.cmd(k.roomsOf(room), ['ZADD', k.roomsOf(room), '0', room]);
     // The socket began leaving meanwhile (SOCKET_GOING): its removal may have read its rooms before this one.
     const [still, going] = await this.cmd<[string | null, string | null]>(k.socket(socketId), ['HMGET', k.socket(socketId), 'userId', 'gone']);
@@ -101,10 +132,17 @@ export class RedisPresenceStore implements PresenceStore {
     return removed === 1;
   }
 
-  /** @returns whether the socket was in the room, and whether it was the user's last socket there. */
-  private async leaveScript(socketId: SocketId, userId: UserId, room: Room): Promise<[number, boolean]> {
+  /**
+   * @param reaped the leave is a dead node's socket being reaped: its webhook events skip the leave grace.
+   * @returns whether the socket was in the room, and whether it was the user's last socket there.
+   */
+  private async leaveScript(socketId: SocketId, userId: UserId, room: Room, reaped = false): Promise<[number, boolean]> {
     const k = this.keys;
-    const [removed, last, emptied] = await ROOM_LEAVE.run<[number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
+    const wants = this.webhooks?.policy.room(room) ?? null;
+    const [removed, last, emptied, dropped] = wants
+      ? await ROOM_LEAVE.run<[number, number, number, number]>(this.redis, [k.room(room), k.roomUsers(room), await this.outbox(k.roomOutbox(room), room)], [socketId, userId, room, wants.occupancy ? '1' : '0', wants.members ? '1' : '0', this.webhooks!.queueMax, reaped ? '0' : '1'])
+      : await ROOM_LEAVE.run<[number, number, number, number]>(this.redis, [k.room(room), k.roomUsers(room)], [socketId, userId]);
+    this.dropped(room, dropped);
     const listing = k.roomsOf(room);
     if (emptied === 1) await this.unlist(listing, k.room(room), ['ZREM', listing, room], ['ZADD', listing, '0', room]);
     return [removed, last === 1];

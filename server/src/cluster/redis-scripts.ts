@@ -23,16 +23,46 @@ redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'nodeId', ARGV[2], 'connectedAt',
 return false
 `);
 
-/** KEYS: a set. ARGV: member → 1 when the member made the set non-empty. */
-export const ADD_FIRST = new LuaScript(`
-if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end
-return 0
+/**
+ * Queues a webhook event in an outbox (cluster/webhook-store.ts) inside the script that makes the
+ * transition, so it is owed exactly when the transition happened. The outbox keeps at most
+ * `maxlen` entries; past it the oldest goes (the caller counts and logs the drop).
+ */
+const OUTBOX_FN = `
+local function queue(key, maxlen, fields)
+  local t = redis.call('TIME')
+  local ms = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  local dropped = 0
+  if redis.call('XLEN', key) >= tonumber(maxlen) then dropped = 1 end
+  redis.call('XADD', key, 'MAXLEN', maxlen, '*', 'ms', ms, unpack(fields))
+  return dropped
+end
+`;
+
+/**
+ * KEYS: a user's socket set [, the user's outbox]. ARGV: member [, userId, maxlen] →
+ * { 1 when the member made the set non-empty, 1 when a queued event dropped the outbox's oldest }.
+ */
+export const ADD_FIRST = new LuaScript(`${OUTBOX_FN}
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
+  local dropped = 0
+  if KEYS[2] then dropped = queue(KEYS[2], ARGV[3], { 'k', 'n', 'u', ARGV[2] }) end
+  return { 1, dropped }
+end
+return { 0, 0 }
 `);
 
-/** KEYS: a set. ARGV: member → 1 when the member was the last one. */
-export const REMOVE_LAST = new LuaScript(`
-if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
-return 0
+/**
+ * KEYS: a user's socket set [, the user's outbox]. ARGV: member [, userId, maxlen, grace] →
+ * { 1 when the member was the last one, 1 when a queued event dropped the outbox's oldest }.
+ */
+export const REMOVE_LAST = new LuaScript(`${OUTBOX_FN}
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
+  local dropped = 0
+  if KEYS[2] then dropped = queue(KEYS[2], ARGV[3], { 'k', 'f', 'u', ARGV[2], 'g', ARGV[4] }) end
+  return { 1, dropped }
+end
+return { 0, 0 }
 `);
 
 /**
@@ -58,22 +88,30 @@ return u
 `);
 
 /**
- * KEYS: room sockets, room users. ARGV: socketId, userId → { 1 when the socket was not in the room,
- * 1 when it is the user's first socket there, 1 when it is the room's first socket }.
+ * KEYS: room sockets, room users [, the room's outbox]. ARGV: socketId, userId [, room, occupancy,
+ * members, maxlen] (occupancy/members '1': queue those events) → { 1 when the socket was not in
+ * the room, 1 when it is the user's first socket there, 1 when it is the room's first socket,
+ * events that dropped the outbox's oldest }.
  */
-export const ROOM_JOIN = new LuaScript(`
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return { 0, 0, 0 } end
+export const ROOM_JOIN = new LuaScript(`${OUTBOX_FN}
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return { 0, 0, 0, 0 } end
 local first = redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 and 1 or 0
 local opened = redis.call('SCARD', KEYS[1]) == 1 and 1 or 0
-return { 1, first, opened }
+local dropped = 0
+if KEYS[3] then
+  if opened == 1 and ARGV[4] == '1' then dropped = dropped + queue(KEYS[3], ARGV[6], { 'k', 'o', 'c', ARGV[3] }) end
+  if first == 1 and ARGV[5] == '1' then dropped = dropped + queue(KEYS[3], ARGV[6], { 'k', 'a', 'c', ARGV[3], 'u', ARGV[2] }) end
+end
+return { 1, first, opened, dropped }
 `);
 
 /**
- * KEYS: room sockets, room users. ARGV: socketId, userId → { 1 when the socket was in the room,
- * 1 when it was the user's last socket there, 1 when the room is now empty }.
+ * KEYS: room sockets, room users [, the room's outbox]. ARGV: socketId, userId [, room, occupancy,
+ * members, maxlen, grace] → { 1 when the socket was in the room, 1 when it was the user's last
+ * socket there, 1 when the room is now empty, events that dropped the outbox's oldest }.
  */
-export const ROOM_LEAVE = new LuaScript(`
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return { 0, 0, 0 } end
+export const ROOM_LEAVE = new LuaScript(`${OUTBOX_FN}
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return { 0, 0, 0, 0 } end
 local last = 0
 if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then
   redis.call('HDEL', KEYS[2], ARGV[2])
@@ -84,7 +122,12 @@ if redis.call('SCARD', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[2])
   emptied = 1
 end
-return { 1, last, emptied }
+local dropped = 0
+if KEYS[3] then
+  if last == 1 and ARGV[5] == '1' then dropped = dropped + queue(KEYS[3], ARGV[6], { 'k', 'r', 'c', ARGV[3], 'u', ARGV[2], 'g', ARGV[7] }) end
+  if emptied == 1 and ARGV[4] == '1' then dropped = dropped + queue(KEYS[3], ARGV[6], { 'k', 'v', 'c', ARGV[3], 'g', ARGV[7] }) end
+end
+return { 1, last, emptied, dropped }
 `);
 
 /** KEYS: the members' set. ARGV: except ids → how many members are not excepted. */
@@ -309,4 +352,36 @@ export const NODE_EXPIRED = new LuaScript(`${NOW_FN}
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if expiry and tonumber(expiry) > nowMs() then return 0 end
 return 1
+`);
+
+/**
+ * Webhook outboxes (cluster/webhook-store.ts). KEYS: outbox. ARGV: client event fields (k c …), maxlen
+ * → 1 when the outbox's oldest entry was dropped to make room.
+ */
+export const OUTBOX_ADD = new LuaScript(`${OUTBOX_FN}
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+return queue(KEYS[1], ARGV[1], fields)
+`);
+
+/** KEYS: lease. ARGV: holder, ttlMs → 1 when `holder` holds the lease now (taken or renewed). */
+export const LEASE = new LuaScript(`
+local now = redis.call('GET', KEYS[1])
+if now and now ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`);
+
+/** KEYS: lease. ARGV: holder → gives the lease up if `holder` has it. */
+export const LEASE_RELEASE = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`);
+
+/** KEYS: outbox. ARGV: entry ids → entries left; an outbox left empty is deleted. */
+export const OUTBOX_DONE = new LuaScript(`
+redis.call('XDEL', KEYS[1], unpack(ARGV))
+local left = redis.call('XLEN', KEYS[1])
+if left == 0 then redis.call('DEL', KEYS[1]) end
+return left
 `);

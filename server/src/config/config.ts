@@ -37,6 +37,19 @@ export interface AppLimits {
   maxBatch: number | null;
 }
 
+export const WEBHOOK_EVENTS = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'user_online', 'user_offline', 'client_event'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** Where an app's webhooks go and which ones it wants (WEBHOOK_*, or the app's `webhooks` in APPS). */
+export interface WebhookConfig {
+  urls: string[];
+  events: ReadonlySet<WebhookEvent>;
+  /** Rooms whose occupancy and members are reported (`prefix*` patterns). @default ['*'] */
+  rooms: string[];
+  /** Client event names reported as client_event (`prefix*` patterns). @default [] */
+  clientEvents: string[];
+}
+
 /**
  * One application (APPS). Its users, rooms, presence, history, message ids, rate-limit budgets and
  * metrics are its own (contracts/app-scope.ts). The first listed is the default app: tokens without
@@ -54,6 +67,8 @@ export interface AppConfig {
   enabled: boolean;
   limits: AppLimits;
   scope: AppScope;
+  /** null: no webhooks for this app. */
+  webhooks: WebhookConfig | null;
 }
 
 /** How client tokens are verified. Keys are prepared once: a KeyObject per secret, never a string per handshake. */
@@ -134,6 +149,13 @@ export interface Config {
   perMessageDeflate: boolean;
   /** PRESENCE_ROOMS: room patterns (`chat:*` matches by prefix) whose members get presence:join/leave. @default [] */
   presenceRooms: string[];
+  /**
+   * How webhooks are sent, for every app that has some: WEBHOOK_BATCH_MS (how long the first
+   * pending event waits for others to share its request), WEBHOOK_LEAVE_GRACE_MS (how long a
+   * leaving event waits for its user or room to come back, which cancels both), WEBHOOK_QUEUE_MAX
+   * (pending events per room or user; past it the oldest are dropped), WEBHOOK_TIMEOUT_MS.
+   */
+  webhookDelivery: { batchMs: number; leaveGraceMs: number; queueMax: number; timeoutMs: number };
 }
 
 export class ConfigError extends Error {
@@ -198,6 +220,14 @@ const envSchema = z.object({
   HISTORY_TTL_SECONDS: int(300).pipe(z.number().max(30 * 24 * 3600)),
   HISTORY_SIZE: int(1000).pipe(z.number().max(100_000)),
   PRESENCE_ROOMS: optional,
+  WEBHOOK_URL: optional,
+  WEBHOOK_EVENTS: optional,
+  WEBHOOK_ROOMS: optional,
+  WEBHOOK_CLIENT_EVENTS: optional,
+  WEBHOOK_BATCH_MS: int(250),
+  WEBHOOK_LEAVE_GRACE_MS: int(3000),
+  WEBHOOK_QUEUE_MAX: int(1000, 1),
+  WEBHOOK_TIMEOUT_MS: int(5000, 1),
   MAX_SOCKET_BUFFER_BYTES: int(8 * 1024 * 1024),
   DELIVERY_FAST_PATH: flag(true),
   WS_PER_MESSAGE_DEFLATE: flag(false),
@@ -263,6 +293,15 @@ const appEntry = z
     key: z.string().regex(/^[\w.-]{1,128}$/, 'key must be 1-128 of A-Z a-z 0-9 _ . -'),
     secret: z.string().min(1).max(512),
     enabled: z.boolean().default(true),
+    webhooks: z
+      .object({
+        url: z.union([z.string(), z.array(z.string()).min(1)]),
+        events: z.array(z.enum(WEBHOOK_EVENTS)).optional(),
+        rooms: z.array(z.string()).optional(),
+        clientEvents: z.array(z.string()).optional(),
+      })
+      .strict()
+      .optional(),
     limits: appLimits.default({ messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null }),
   })
   .strict();
@@ -299,12 +338,29 @@ function parseApps(name: string, v: string): z.infer<typeof appEntry>[] {
   return parsed.data;
 }
 
-function buildApps(listed: z.infer<typeof appEntry>[] | null): AppConfig[] {
+function buildApps(listed: z.infer<typeof appEntry>[] | null, webhooks: WebhookConfig | null): AppConfig[] {
   if (!listed) {
     const limits: AppLimits = { messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null };
-    return [{ id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true) }];
+    return [{ id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true), webhooks }];
   }
-  return listed.map((a, i) => ({ ...a, tokenKey: createSecretKey(Buffer.from(a.secret)), scope: new AppScope(a.id, i === 0) }));
+  return listed.map(({ webhooks: own, ...a }, i) => ({
+    ...a,
+    tokenKey: createSecretKey(Buffer.from(a.secret)),
+    scope: new AppScope(a.id, i === 0),
+    // An app's own `webhooks` replace the WEBHOOK_* variables for it.
+    webhooks: own ? webhookConfig(`APPS (app "${a.id}") webhooks`, Array.isArray(own.url) ? own.url : [own.url], own.events, own.rooms, own.clientEvents) : webhooks,
+  }));
+}
+
+/** Checks webhook URLs and patterns; `events` defaults to every transition, client_event only with client event names. */
+function webhookConfig(name: string, urls: string[], events: readonly string[] | undefined, rooms: string[] | undefined, clientEvents: string[] | undefined): WebhookConfig {
+  for (const u of urls) {
+    if (!URL.canParse(u) || !/^https?:$/.test(new URL(u).protocol)) throw new ConfigError(`${name}: "${u}" is not an http(s) URL`);
+  }
+  for (const e of events ?? []) if (!(WEBHOOK_EVENTS as readonly string[]).includes(e)) throw new ConfigError(`${name}: unknown event "${e}" (${WEBHOOK_EVENTS.join(', ')})`);
+  const names = clientEvents ?? [];
+  const wanted = new Set<WebhookEvent>((events as WebhookEvent[] | undefined) ?? WEBHOOK_EVENTS.filter((e) => e !== 'client_event' || names.length > 0));
+  return { urls, events: wanted, rooms: rooms ?? ['*'], clientEvents: names };
 }
 
 /**
@@ -370,7 +426,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const appsVar = e.APPS ? 'APPS' : 'PUSHER_APP';
   const listed = e.APPS || e.PUSHER_APP ? parseApps(appsVar, (e.APPS ?? e.PUSHER_APP)!) : null;
   if (listed && prod) for (const a of listed) need(appsVar, a.secret.length >= 24 && !isPlaceholder(a.secret), `secret of app "${a.id}" must be at least 24 characters and not a placeholder in production`);
-  const apps = buildApps(listed);
+  const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+  const webhooks = e.WEBHOOK_URL ? webhookConfig('WEBHOOK_URL', list(e.WEBHOOK_URL)!, list(e.WEBHOOK_EVENTS), list(e.WEBHOOK_ROOMS), list(e.WEBHOOK_CLIENT_EVENTS)) : null;
+  const apps = buildApps(listed, webhooks);
+  // The implicit app has no secret: its webhooks are signed with BACKEND_SECRET alone.
+  if (prod && apps.some((a) => a.webhooks && !a.secret)) need('BACKEND_SECRET', !!e.BACKEND_SECRET && e.BACKEND_SECRET.length >= 32, 'must be set (32+ characters) to sign webhooks of an app without a secret in production');
   for (const k of apiKeys) need('API_KEYS', k.app === null || apps.some((a) => a.id === k.app), `key "${k.name}" is limited to app "${k.app}", which APPS does not list`);
   need('REDIS_SENTINEL', !(e.REDIS_SENTINEL && e.REDIS_CLUSTER), 'and REDIS_CLUSTER exclude each other (Sentinel watches one primary; a Redis Cluster fails over by itself)');
   need('REDIS_URL', !(e.REDIS_URL?.includes(',') && !e.REDIS_CLUSTER && !e.REDIS_SENTINEL), 'lists several servers: set REDIS_CLUSTER (they are seeds of a Redis Cluster) or REDIS_SENTINEL (they are sentinels)');
@@ -424,6 +484,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pm2Sticky,
     history: e.HISTORY_TTL_SECONDS > 0 && e.HISTORY_SIZE > 0 ? { ttlMs: e.HISTORY_TTL_SECONDS * 1000, size: e.HISTORY_SIZE } : null,
     presenceRooms: parsePatterns(e.PRESENCE_ROOMS),
+    webhookDelivery: { batchMs: e.WEBHOOK_BATCH_MS, leaveGraceMs: e.WEBHOOK_LEAVE_GRACE_MS, queueMax: e.WEBHOOK_QUEUE_MAX, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     maxSocketBufferBytes: e.MAX_SOCKET_BUFFER_BYTES,
     deliveryFastPath: e.DELIVERY_FAST_PATH,
     perMessageDeflate: e.WS_PER_MESSAGE_DEFLATE,

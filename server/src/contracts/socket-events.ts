@@ -125,6 +125,7 @@ export interface InterServerEvents {
   'admin:sockets': (req: { userId?: UserId; socketId?: SocketId }, ack: (sockets: LiveSocket[]) => void) => void;
   'admin:history': (req: Record<string, never>, ack: (h: { nodeId: NodeId; samples: unknown[] }) => void) => void;
   'admin:logs': (req: { limit: number; minLevel?: string }, ack: (lines: unknown[]) => void) => void;
+  'admin:webhooks': (req: Record<string, never>, ack: (status: unknown[]) => void) => void;
 }
 
 /** Verified token claims kept on each socket. */

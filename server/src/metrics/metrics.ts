@@ -28,6 +28,8 @@ export class Metrics {
   private readonly slowConsumers: Counter;
   private readonly caughtUp: Counter;
   private readonly floodDisconnects: Counter;
+  /** Webhook families, only when some app has webhooks. */
+  private readonly webhooks: { sent: Counter<'app'>; failed: Counter<'app'>; dropped: Counter<'app'>; cancelled: Counter<'app'>; depth: Gauge<'app'>; latency: Histogram<'app'> } | null = null;
   /** Per-app families, only with APPS listed (null otherwise: /metrics stays as it was). */
   private readonly perApp: { connections: Counter<'app'>; pushed: Counter<'app'>; delivered: Counter<'app'>; clientEvents: Counter<'app'> } | null = null;
 
@@ -42,6 +44,8 @@ export class Metrics {
       deliveries?: () => { direct: number; engine: number; flushes: number };
       /** Stream channels this node listens to in Redis (cluster/push-bus.ts). */
       streams?: () => number;
+      /** The apps that send webhooks. */
+      webhookApps?: readonly string[];
       /** With APPS listed: the app ids, and this node's sockets and users per app. */
       apps?: { ids: readonly string[]; counts: () => ReadonlyMap<string, { sockets: number; users: number }> };
     },
@@ -118,6 +122,18 @@ export class Metrics {
       };
       for (const id of ids) for (const c of Object.values(this.perApp)) c.labels(id).inc(0);
     }
+    if (sample.webhookApps && sample.webhookApps.length > 0) {
+      const labelNames = ['app'] as const;
+      this.webhooks = {
+        sent: new Counter({ name: 'pushgate_webhook_events_sent_total', help: 'Webhook events delivered (every URL answered 2xx), by app', labelNames, registers }),
+        failed: new Counter({ name: 'pushgate_webhook_attempts_failed_total', help: 'Webhook requests that failed (an error, a timeout or a non-2xx answer); their events are retried', labelNames, registers }),
+        dropped: new Counter({ name: 'pushgate_webhook_events_dropped_total', help: 'Pending webhook events dropped because a room or user had WEBHOOK_QUEUE_MAX of them', labelNames, registers }),
+        cancelled: new Counter({ name: 'pushgate_webhook_events_cancelled_total', help: 'Leaving events and the coming events that undid them within WEBHOOK_LEAVE_GRACE_MS, not sent', labelNames, registers }),
+        depth: new Gauge({ name: 'pushgate_webhook_queue_depth', help: 'Pending webhook events the sending node saw in its last pass (0 on the other nodes)', labelNames, registers }),
+        latency: new Histogram({ name: 'pushgate_webhook_delivery_seconds', help: 'From a transition to its webhook being delivered', labelNames, registers, buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] }),
+      };
+      for (const app of sample.webhookApps) for (const c of [this.webhooks.sent, this.webhooks.failed, this.webhooks.dropped, this.webhooks.cancelled]) c.labels(app).inc(0);
+    }
     for (const r of ['recovered', 'gap', 'refused', 'interrupted'] as const) this.recoveries.labels(r).inc(0);
     for (const r of ['accepted', 'unauthorized', 'expired', 'rate_limited', 'error'] as const) this.connections.labels(r).inc(0);
     for (const o of ['ok', 'error', 'timeout', 'unavailable', 'circuit_open'] as const) this.backendRequests.labels(o).inc(0);
@@ -136,6 +152,28 @@ export class Metrics {
       this.perApp.pushed.labels(app).inc();
       this.perApp.delivered.labels(app).inc(recipients);
     }
+  }
+
+  markWebhooksSent(app: string, latenciesSeconds: number[]): void {
+    if (!this.webhooks) return;
+    this.webhooks.sent.labels(app).inc(latenciesSeconds.length);
+    for (const s of latenciesSeconds) this.webhooks.latency.labels(app).observe(s);
+  }
+
+  markWebhookFailure(app: string): void {
+    this.webhooks?.failed.labels(app).inc();
+  }
+
+  markWebhookDropped(app: string, n: number): void {
+    this.webhooks?.dropped.labels(app).inc(n);
+  }
+
+  markWebhookCancelled(app: string, n: number): void {
+    this.webhooks?.cancelled.labels(app).inc(n);
+  }
+
+  setWebhookDepth(app: string, depth: number): void {
+    this.webhooks?.depth.labels(app).set(depth);
   }
 
   markRecovery(result: 'recovered' | 'gap' | 'refused' | 'interrupted', replayed: number): void {

@@ -129,7 +129,7 @@ export class ConnectionManager {
     for (const { socket } of this.sockets.values()) {
       if (!socket.connected) continue;
       const { userId, connectedAt } = socket.data;
-      await this.deps.presence.addSocket({ socketId: presenceId(socket), userId, nodeId: this.deps.nodeId, connectedAt });
+      await this.deps.presence.addSocket({ socketId: presenceId(socket), userId, nodeId: this.deps.nodeId, connectedAt }, { quiet: !opts.announce });
       for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(presenceId(socket), room, { quiet: !opts.announce });
       n += 1;
     }

@@ -75,6 +75,8 @@ export interface GatewayDeps extends HandshakeDeps {
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
+  /** Hears every client event the MessageRouter forwards (webhooks report chosen ones as client_event). */
+  clientEvent?: (socket: PgSocket, event: string, data: unknown) => void;
   /** Counts a handler in flight, so a graceful drain can wait for it. */
   track<T>(work: Promise<T>): Promise<T>;
 }
@@ -149,6 +151,7 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
       void deps.track(
         withAck(logger, { ...ctx, event }, ack, async () => {
           if (typeof event !== 'string' || !EVENT_NAME.test(event) || hasLoneSurrogate(event)) throw new AppError('BAD_REQUEST', 'event names are 1-100 characters of well-formed Unicode without whitespace');
+          deps.clientEvent?.(socket, event, payload);
           return router.forward(app.implicit ? { event, data: payload, userId, socketId: socket.id } : { event, data: payload, userId, app: app.id, socketId: socket.id });
         }),
       );

@@ -7,6 +7,7 @@ import type { RateLimitStore } from '../../cluster/rate-limit-store';
 import type { Clock } from '../../lib/clock';
 import { AppError } from '../../lib/errors';
 import type { LogLine } from '../../lib/log-buffer';
+import type { WebhookStatus } from '../../routing/webhooks';
 import { sendData } from '../envelope';
 import { hasScope, requireScope } from '../middleware/api-key';
 import { clearSession, issueSession, sessionKey } from '../middleware/session';
@@ -21,6 +22,8 @@ export interface AdminSources {
   history(): Promise<{ nodeId: string; samples: MetricsSample[] }[]>;
   sockets(q: { userId?: string; socketId?: string }): Promise<LiveSocket[]>;
   logs(q: { limit: number; minLevel?: string }): Promise<LogLine[]>;
+  /** Every node's view of each app's webhooks (the sender's has the queue). */
+  webhooks(): Promise<WebhookStatus[]>;
 }
 
 /** Sign-in attempts per minute per address: enough for a person, too few to guess a key. */
@@ -121,6 +124,23 @@ export function adminRoutes(src: AdminSources): Router {
     const sockets = await src.sockets(q.socketId ? { socketId: q.socketId } : { userId: app.scope.name(q.userId!) });
     const mine = sockets.filter((s) => !q.socketId || !req.appNamed || (s.app ?? app.id) === app.id);
     sendData(req, res, { sockets: mine.map((s) => (reveal ? s : { ...s, address: maskAddress(s.address) })) });
+  });
+  r.get('/admin/webhooks', async (req, res) => {
+    // Per app: the sending node's view (queue, retry), counters summed over the nodes, the newest errors first.
+    const limitedTo = req.appNamed ? req.pgApp!.id : null;
+    const all = (await src.webhooks()).filter((s) => limitedTo === null || s.app === limitedTo);
+    const apps = new Map<string, { app: string; sender: string | null; depth: number; sent: number; failedAttempts: number; dropped: number; retryAt: number | null; lastErrors: { at: number; message: string; nodeId: string }[] }>();
+    for (const s of all) {
+      const a = apps.get(s.app) ?? { app: s.app, sender: null, depth: 0, sent: 0, failedAttempts: 0, dropped: 0, retryAt: null, lastErrors: [] };
+      if (s.sending) Object.assign(a, { sender: s.nodeId, depth: s.depth, retryAt: s.retryAt });
+      a.sent += s.sent;
+      a.failedAttempts += s.failedAttempts;
+      a.dropped += s.dropped;
+      a.lastErrors.push(...s.lastErrors.map((e) => ({ ...e, nodeId: s.nodeId })));
+      apps.set(s.app, a);
+    }
+    for (const a of apps.values()) a.lastErrors = a.lastErrors.sort((x, y) => y.at - x.at).slice(0, 10);
+    sendData(req, res, { apps: [...apps.values()] });
   });
   r.get('/admin/logs', async (req, res) => {
     if (req.apiKey?.app) throw new AppError('FORBIDDEN', 'Logs span every app: they need an admin key that is not limited to one app');
