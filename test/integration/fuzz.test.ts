@@ -719,6 +719,7 @@ const API_ROUTES: Route[] = [
   { method: 'GET', path: '/api/v1/admin/overview', scope: 'admin' },
   { method: 'GET', path: '/api/v1/admin/nodes', scope: 'admin' },
   { method: 'GET', path: '/api/v1/admin/connections', scope: 'admin', query: CONNECTIONS_QUERY },
+  { method: 'GET', path: '/api/v1/admin/webhooks', scope: 'admin' },
   { method: 'GET', path: '/api/v1/admin/logs', scope: 'admin', query: LOGS_QUERY },
 ];
 const SESSION_ROUTES = ['POST /api/v1/admin/session', 'GET /api/v1/admin/session', 'DELETE /api/v1/admin/session'];
