@@ -226,3 +226,28 @@ async function metric(node: TestNode, name: string, app: string): Promise<number
   const m = new RegExp(`^${name}\\{app="${app}"[^}]*\\} (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }
+
+describe('webhooks asking for some events only (one node)', () => {
+  let node: TestNode;
+  let rx: WebhookReceiver;
+  beforeAll(async () => {
+    rx = new WebhookReceiver(null, BACKEND_SECRET);
+    node = await startNode({ WEBHOOK_URL: await rx.start(), BACKEND_SECRET, WEBHOOK_EVENTS: 'member_removed,user_offline', WEBHOOK_ROOMS: 'chat:*', WEBHOOK_BATCH_MS: '20', WEBHOOK_LEAVE_GRACE_MS: '0' });
+  });
+  afterEach(closeAllClients);
+  afterAll(async () => {
+    await node.stop();
+    await rx.stop();
+  });
+
+  it('sends only the kinds in WEBHOOK_EVENTS, for the rooms of WEBHOOK_ROOMS', async () => {
+    const socket = connectClient(node.url, { token: makeToken({ sub: 'only', rooms: ['*'] }) });
+    await nextEvent(socket, 'welcome');
+    for (const room of ['chat:1', 'other']) await emitAck(socket, 'room:join', { room });
+    for (const room of ['chat:1', 'other']) await emitAck(socket, 'room:leave', { room });
+    socket.disconnect();
+    await eventually(() => rx.userEvents('only').length === 1);
+    // A room's and a user's events are two outboxes: no order between them is promised.
+    expect(rx.events.map((e) => (e.channel ? `${e.name}:${e.channel}` : e.name)).sort()).toEqual(['member_removed:chat:1', 'user_offline']);
+  });
+});

@@ -123,6 +123,27 @@ describe('loadConfig', () => {
     expect(refused({ NODE_ENV: 'production', JWT_SECRET: STRONG, API_KEYS: `ops:${PROD_KEY}:admin`, APPS: 'a:ka:short' })).toThrow(/secret of app "a" must be at least 24/);
   });
 
+  it('WEBHOOK_* configure every app’s webhooks unless an app of APPS has its own', () => {
+    expect(loadConfig({}).apps[0]!.webhooks).toBeNull();
+    const all = loadConfig({ WEBHOOK_URL: 'https://a.example/h, http://b.example/h' }).apps[0]!.webhooks!;
+    expect(all.urls).toEqual(['https://a.example/h', 'http://b.example/h']);
+    expect([...all.events].sort()).toEqual(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'user_offline', 'user_online']);
+    expect(all.rooms).toEqual(['*']);
+    const some = loadConfig({ WEBHOOK_URL: 'https://a.example/h', WEBHOOK_EVENTS: 'member_added,member_removed', WEBHOOK_ROOMS: 'chat:*', WEBHOOK_CLIENT_EVENTS: 'typing*' }).apps[0]!.webhooks!;
+    expect([...some.events]).toEqual(['member_added', 'member_removed']);
+    expect([some.rooms, some.clientEvents]).toEqual([['chat:*'], ['typing*']]);
+    expect(loadConfig({ WEBHOOK_URL: 'https://a.example/h', WEBHOOK_CLIENT_EVENTS: 'typing*' }).apps[0]!.webhooks!.events.has('client_event')).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'pushgate-config-'));
+    const file = join(dir, 'apps.json');
+    writeFileSync(file, JSON.stringify([{ id: 'a', key: 'ka', secret: 'sa' }, { id: 'b', key: 'kb', secret: 'sb', webhooks: { url: 'https://b.example/h', events: ['user_online'] } }]));
+    const apps = loadConfig({ APPS: `@${file}`, WEBHOOK_URL: 'https://all.example/h' }).apps;
+    expect(apps[0]!.webhooks!.urls).toEqual(['https://all.example/h']);
+    expect([apps[1]!.webhooks!.urls, [...apps[1]!.webhooks!.events]]).toEqual([['https://b.example/h'], ['user_online']]);
+    expect(() => loadConfig({ WEBHOOK_URL: 'ftp://x.example/h' })).toThrow(/not an http\(s\) URL/);
+    expect(() => loadConfig({ WEBHOOK_URL: 'https://x.example/h', WEBHOOK_EVENTS: 'channel_opened' })).toThrow(/unknown event "channel_opened"/);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG, API_KEYS: `ops:${PROD_KEY}:admin`, WEBHOOK_URL: 'https://x.example/h' })).toThrow(/BACKEND_SECRET/);
+  });
+
   it('CORS_ORIGINS is a comma-separated allowlist; 0 disables rate limits', () => {
     const c = loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example', RATE_LIMIT_HTTP: '0' });
     expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);

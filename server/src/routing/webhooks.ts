@@ -186,6 +186,7 @@ export class WebhookSender {
     this.deps.metrics.setWebhookDepth(this.app.id, this.depth);
     const ready: { outbox: string; ev: QueuedEvent }[] = [];
     let waiting = false;
+    const wanted = this.app.webhooks!.events;
     for (const o of outboxes) {
       const { send, cancelled, held } = this.sortOut(o, now);
       if (cancelled.length > 0) {
@@ -193,7 +194,10 @@ export class WebhookSender {
         this.deps.metrics.markWebhookCancelled(this.app.id, cancelled.length);
       }
       waiting ||= held;
-      for (const ev of send) ready.push({ outbox: o.key, ev });
+      // Both halves of a pair are queued (a quick return must be able to cancel a leave); only the asked-for kinds go out.
+      const unwanted = send.filter((ev) => !wanted.has(ev.kind)).map((ev) => ev.entry);
+      if (unwanted.length > 0) await store.done(this.app.id, o.key, unwanted);
+      for (const ev of send) if (wanted.has(ev.kind)) ready.push({ outbox: o.key, ev });
     }
     if (ready.length === 0) return waiting ? tick : Math.min(IDLE_CHECK_MS, tick * 4);
     // The oldest ready event waits WEBHOOK_BATCH_MS after it happened, so the ones close behind it share its request.
