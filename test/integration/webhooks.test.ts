@@ -251,3 +251,33 @@ describe('webhooks asking for some events only (one node)', () => {
     expect(rx.events.map((e) => (e.channel ? `${e.name}:${e.channel}` : e.name)).sort()).toEqual(['member_removed:chat:1', 'user_offline']);
   });
 });
+
+describe.each([['one node in memory', () => ({})] as [string, () => Record<string, string>], ['one Redis', () => ({ REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('webhooks-full') })]])('a full webhook queue (%s)', (_label, backend) => {
+  let node: TestNode;
+  let rx: WebhookReceiver;
+  beforeAll(async () => {
+    rx = new WebhookReceiver(null, BACKEND_SECRET);
+    node = await startNode({ ...backend(), WEBHOOK_URL: await rx.start(), BACKEND_SECRET, WEBHOOK_QUEUE_MAX: '3', WEBHOOK_BATCH_MS: '20', WEBHOOK_LEAVE_GRACE_MS: '0' });
+  });
+  afterEach(closeAllClients);
+  afterAll(async () => {
+    await node.stop();
+    await rx.stop();
+  });
+
+  it('drops a room’s oldest pending events past WEBHOOK_QUEUE_MAX, says so in a log line and a metric, and sends the rest', async () => {
+    rx.down = true;
+    const socket = connectClient(node.url, { token: makeToken({ sub: 'full', rooms: ['*'] }) });
+    await nextEvent(socket, 'welcome');
+    // Each join and leave of the room is two events (occupied + added, removed + vacated): 8 in all, 3 kept.
+    for (let i = 0; i < 2; i += 1) {
+      await emitAck(socket, 'room:join', { room: 'full' });
+      await emitAck(socket, 'room:leave', { room: 'full' });
+    }
+    await eventually(async () => (await metric(node, 'pushgate_webhook_events_dropped_total', 'default')) === 5);
+    expect(node.logs.some((l) => l.level === 'warn' && String(l.message).includes('webhook queue full'))).toBe(true);
+    rx.down = false;
+    await eventually(() => rx.of('full').length === 3);
+    expect(rx.of('full')).toEqual(['member_added:full', 'member_removed:full', 'channel_vacated']);
+  });
+});
