@@ -43,7 +43,7 @@ import { HandshakeBudget } from './realtime/handshake-budget';
 import { SlowConsumerGuard } from './delivery/slow-consumer-guard';
 import { TokenVerifier } from './realtime/token-verifier';
 import { clientAddress, compileTrust, type TrustFn } from './realtime/handshake-auth';
-import type { PgServer } from './realtime/types';
+import type { PgServer, PgSocket } from './realtime/types';
 import type { MetricsSample } from './contracts/api';
 import type { LiveSocket } from './contracts/socket-events';
 import { HttpBackendClient, type BackendClient } from './routing/backend-client';
@@ -107,6 +107,7 @@ export class PushgateNode {
   private readonly registry: NodeRegistry;
   private readonly counters: RateLimitStore;
   private readonly backend: BackendClient | null;
+  private readonly appBackends: BackendClient[];
   private readonly heartbeatMs: number;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly trust: TrustFn;
@@ -197,7 +198,8 @@ export class PushgateNode {
       webhookApps: webhookApps.map((a) => a.id),
     });
     for (const app of webhookApps) {
-      senders.set(app.id, new WebhookSender(app, { store: this.webhookStore, nodeId: config.nodeId, delivery: config.webhookDelivery, backendSecret: config.backend.secret, metrics: this.metrics, logger, clock }));
+      const backendSecret = app.backend ? app.backend.secret : config.backend.secret;
+      senders.set(app.id, new WebhookSender(app, { store: this.webhookStore, nodeId: config.nodeId, delivery: config.webhookDelivery, backendSecret, metrics: this.metrics, logger, clock }));
     }
     this.senders = [...senders.values()];
     this.history = new MetricsHistory(this.metrics);
@@ -229,8 +231,13 @@ export class PushgateNode {
 
     this.backend = config.backend.url ? new HttpBackendClient(config.backend.url, config.backend.secret, config.maxPayloadBytes) : null;
     this.router = new MessageRouter(this.backend, { nodeId: config.nodeId, timeoutMs: config.backend.timeoutMs, clock, metrics: this.metrics, logger, breaker: opts.breaker });
+    // An app with its own backend has its own client and circuit breaker: one tenant's failing backend opens no other's circuit.
+    const ownBackends = config.apps.filter((a) => a.backend !== null).map((a) => [a.id, new HttpBackendClient(a.backend!.url, a.backend!.secret, config.maxPayloadBytes)] as const);
+    this.appBackends = ownBackends.map(([, b]) => b);
+    const routers = new Map(ownBackends.map(([id, b]) => [id, new MessageRouter(b, { nodeId: config.nodeId, timeoutMs: config.backend.timeoutMs, clock, metrics: this.metrics, logger, breaker: opts.breaker })]));
+    const routerOf = (socket: PgSocket) => routers.get(socket.data.app.id) ?? this.router;
     const cluster = new ClusterCommands(this.io, this.redis !== null, logger);
-    const rooms = new RoomManager({ connections: this.connections, presence: this.presence, router: this.router, cluster, logger, listen });
+    const rooms = new RoomManager({ connections: this.connections, presence: this.presence, routerOf, cluster, logger, listen });
     presenceEvents = new PresenceEvents(this.io, config.presenceRooms, this.metrics);
     cluster.register({
       'members:join': ({ userId, room }) => rooms.applyLocal(userId, room, true),
@@ -259,7 +266,7 @@ export class PushgateNode {
       connections: this.connections,
       rooms,
       recovery: new Recovery({ history, rooms, metrics: this.metrics, logger, seen: (stream, offset) => this.fanout.seen(stream, offset) }),
-      router: this.router,
+      routerOf,
       verifier,
       clientEvent: (socket, event, data) => {
         const app = apps.of(socket.data.app.id);
@@ -450,6 +457,7 @@ export class PushgateNode {
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.io.close(() => resolve()));
     await this.backend?.close().catch(() => undefined);
+    await Promise.all(this.appBackends.map((b) => b.close().catch(() => undefined)));
     await this.redis?.close();
     this.loopDelay.disable();
     this.history.stop();

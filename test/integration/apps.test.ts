@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import Pusher from 'pusher';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import type { WelcomePayload } from '../../server/src/contracts/socket-events';
 import { ADMIN_KEY, closeAllClients, connectClient, emitAck, eventually, makeToken, nextEvent, startNode, TEST_JWT_SECRET, type TestNode } from '../support/node';
+import { FakeBackend } from '../support/fake-backend';
 import { REDIS_BACKENDS, uniquePrefix } from '../support/redis';
 
 /*
@@ -316,5 +318,42 @@ describe('without APPS', () => {
     expect(plain.welcome.pusherSocketId).toBeUndefined();
     expect((await fetch(`${node.url}/apps/default/channels`)).status).toBe(404);
     expect(await (await fetch(`${node.url}/metrics`)).text()).not.toContain('pushgate_app_');
+  });
+});
+
+describe('an app with its own backend', () => {
+  let node: TestNode;
+  const shared = new FakeBackend();
+  const own = new FakeBackend();
+  const OWN_SECRET = 'games-backend-secret-0123456789abcdef01';
+  beforeAll(async () => {
+    const sharedUrl = await shared.start();
+    const ownUrl = await own.start();
+    const dir = mkdtempSync(join(tmpdir(), 'pushgate-apps-'));
+    const file = join(dir, 'apps.json');
+    writeFileSync(file, JSON.stringify([SHOP, { ...GAMES, backend: { url: ownUrl, secret: OWN_SECRET } }]));
+    node = await startNode({ APPS: `@${file}`, BACKEND_URL: sharedUrl, BACKEND_SECRET: 'shared-backend-secret-0123456789abcdef' });
+  });
+  afterEach(closeAllClients);
+  afterAll(async () => {
+    await node.stop();
+    await shared.stop();
+    await own.stop();
+  });
+
+  it('gets its sockets’ client events and join authorizations, signed with its secret; other apps use BACKEND_URL', async () => {
+    const games = await connect(node.url, GAMES, 'g', { rooms: [] });
+    const shop = await connect(node.url, SHOP, 's', { rooms: [] });
+    expect((await emitAck(games.socket, 'ping', { n: 1 })).ok).toBe(true);
+    expect((await emitAck(games.socket, 'room:join', { room: 'table' })).ok).toBe(true);
+    expect((await emitAck(shop.socket, 'ping', { n: 2 })).ok).toBe(true);
+    expect(own.requests.map((r) => [r.path, r.body.userId, r.body.app])).toEqual([
+      ['/events', 'g', 'games'],
+      ['/authorize', 'g', 'games'],
+    ]);
+    expect(shared.requests.map((r) => [r.path, r.body.userId, r.body.app])).toEqual([['/events', 's', 'shop']]);
+    const signed = own.requests[0]!;
+    const ts = String(signed.headers['x-pushgate-timestamp']);
+    expect(signed.headers['x-pushgate-signature']).toBe(`sha256=${createHmac('sha256', OWN_SECRET).update(`${ts}.${signed.raw}`).digest('hex')}`);
   });
 });

@@ -69,6 +69,11 @@ export interface AppConfig {
   scope: AppScope;
   /** null: no webhooks for this app. */
   webhooks: WebhookConfig | null;
+  /**
+   * The app's own backend (its client events, room authorization, the native signature of its
+   * webhooks), instead of BACKEND_URL / BACKEND_SECRET. null: those.
+   */
+  backend: { url: string; secret: string | null } | null;
 }
 
 /** How client tokens are verified. Keys are prepared once: a KeyObject per secret, never a string per handshake. */
@@ -293,6 +298,10 @@ const appEntry = z
     key: z.string().regex(/^[\w.-]{1,128}$/, 'key must be 1-128 of A-Z a-z 0-9 _ . -'),
     secret: z.string().min(1).max(512),
     enabled: z.boolean().default(true),
+    backend: z
+      .object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() })
+      .strict()
+      .optional(),
     webhooks: z
       .object({
         url: z.union([z.string(), z.array(z.string()).min(1)]),
@@ -341,10 +350,11 @@ function parseApps(name: string, v: string): z.infer<typeof appEntry>[] {
 function buildApps(listed: z.infer<typeof appEntry>[] | null, webhooks: WebhookConfig | null): AppConfig[] {
   if (!listed) {
     const limits: AppLimits = { messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null };
-    return [{ id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true), webhooks }];
+    return [{ id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true), webhooks, backend: null }];
   }
-  return listed.map(({ webhooks: own, ...a }, i) => ({
+  return listed.map(({ webhooks: own, backend, ...a }, i) => ({
     ...a,
+    backend: backend ? { url: backend.url, secret: backend.secret ?? null } : null,
     tokenKey: createSecretKey(Buffer.from(a.secret)),
     scope: new AppScope(a.id, i === 0),
     // An app's own `webhooks` replace the WEBHOOK_* variables for it.
@@ -426,6 +436,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const appsVar = e.APPS ? 'APPS' : 'PUSHER_APP';
   const listed = e.APPS || e.PUSHER_APP ? parseApps(appsVar, (e.APPS ?? e.PUSHER_APP)!) : null;
   if (listed && prod) for (const a of listed) need(appsVar, a.secret.length >= 24 && !isPlaceholder(a.secret), `secret of app "${a.id}" must be at least 24 characters and not a placeholder in production`);
+  if (listed && prod) for (const a of listed) if (a.backend) need(appsVar, !!a.backend.secret && a.backend.secret.length >= 32 && !isPlaceholder(a.backend.secret), `backend.secret of app "${a.id}" must be at least 32 characters in production`);
   const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
   const webhooks = e.WEBHOOK_URL ? webhookConfig('WEBHOOK_URL', list(e.WEBHOOK_URL)!, list(e.WEBHOOK_EVENTS), list(e.WEBHOOK_ROOMS), list(e.WEBHOOK_CLIENT_EVENTS)) : null;
   const apps = buildApps(listed, webhooks);

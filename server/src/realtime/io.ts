@@ -70,7 +70,8 @@ export interface GatewayDeps extends HandshakeDeps {
   connections: ConnectionManager;
   rooms: RoomManager;
   recovery: Recovery;
-  router: MessageRouter;
+  /** The MessageRouter of a socket's app (its own backend, or BACKEND_URL). */
+  routerOf: (socket: PgSocket) => MessageRouter;
   verifier: TokenVerifier;
   clock: Clock;
   metrics: Metrics;
@@ -85,7 +86,7 @@ const EVENT_NAME = /^[^\s\p{Cc}]{1,100}$/u;
 
 /** Handshake, per-connection set-up and every client → server event. */
 export function attachGateway(io: PgServer, deps: GatewayDeps): void {
-  const { connections, rooms, recovery, router, verifier, clock, metrics, logger } = deps;
+  const { connections, rooms, recovery, verifier, clock, metrics, logger } = deps;
   io.use(handshakeAuth(deps));
   const refusedEvent = { ok: false, error: new AppError('RATE_LIMITED', `More than ${deps.eventsPerSecond} events per second`).toBody() } as const;
 
@@ -152,7 +153,7 @@ export function attachGateway(io: PgServer, deps: GatewayDeps): void {
         withAck(logger, { ...ctx, event }, ack, async () => {
           if (typeof event !== 'string' || !EVENT_NAME.test(event) || hasLoneSurrogate(event)) throw new AppError('BAD_REQUEST', 'event names are 1-100 characters of well-formed Unicode without whitespace');
           deps.clientEvent?.(socket, event, payload);
-          return router.forward(app.implicit ? { event, data: payload, userId, socketId: socket.id } : { event, data: payload, userId, app: app.id, socketId: socket.id });
+          return deps.routerOf(socket).forward(app.implicit ? { event, data: payload, userId, socketId: socket.id } : { event, data: payload, userId, app: app.id, socketId: socket.id });
         }),
       );
     });

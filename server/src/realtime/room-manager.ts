@@ -27,7 +27,8 @@ export class RoomManager {
     private readonly deps: {
       connections: ConnectionManager;
       presence: PresenceStore;
-      router: MessageRouter;
+      /** The MessageRouter of a socket's app. */
+      routerOf: (socket: PgSocket) => MessageRouter;
       cluster: ClusterCommands;
       logger: Logger;
       /** Resolves once this node hears the room's pushes (cluster/push-bus.ts); absent on a single node. */
@@ -55,9 +56,10 @@ export class RoomManager {
   /** Token patterns first (no network); otherwise the backend decides, when there is one. Patterns and the backend see the app's own names. */
   private async mayJoin(socket: PgSocket, room: Room): Promise<boolean> {
     if (roomAllowed(socket.data.roomPatterns, room)) return true;
-    if (!this.deps.router.hasBackend) return false;
+    const router = this.deps.routerOf(socket);
+    if (!router.hasBackend) return false;
     const app = socket.data.app;
-    return this.deps.router.authorize(externalName(socket.data.userId), socket.id, room, app.implicit ? undefined : app.id);
+    return router.authorize(externalName(socket.data.userId), socket.id, room, app.implicit ? undefined : app.id);
   }
 
   /**
