@@ -12,6 +12,7 @@ const NAV = [
   { href: '/', label: 'Overview' },
   { href: '/connections/', label: 'Connections' },
   { href: '/rooms/', label: 'Rooms' },
+  { href: '/webhooks/', label: 'Webhooks' },
   { href: '/logs/', label: 'Logs' },
   { href: '/nodes/', label: 'Nodes' },
 ];

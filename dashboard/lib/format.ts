@@ -46,3 +46,8 @@ export function dateTime(t: number | string): string {
   const d = new Date(t);
   return `${d.toLocaleDateString('en-CA')} ${d.toLocaleTimeString('en-GB', { hour12: false })}`;
 }
+
+/** "in 3 s" until `t`; "now" once it has passed. */
+export function until(t: number, now: number): string {
+  return t - now < 500 ? 'now' : `in ${duration(t - now)}`;
+}

@@ -41,3 +41,32 @@ export interface Overview extends StatusResponse {
 
 /** A socket as `/admin/connections` lists it; `app` is set when the cluster hosts APPS. */
 export type AppSocket = LiveSocket & { app?: string };
+
+/** One failed delivery of an app's webhooks, as the node that tried it recorded it. */
+export interface WebhookError {
+  /** ms since the epoch. */
+  at: number;
+  /** Every URL that failed and why (`<url>: HTTP 503`, a timeout, a refused connection). */
+  message: string;
+  nodeId: string;
+}
+
+/**
+ * `GET /admin/webhooks`: one app's webhooks (apps without webhooks are not listed). The queue and
+ * the retry are the sending node's view; the counters are summed over the nodes since they started.
+ */
+export interface AppWebhooks {
+  app: string;
+  /** The node holding the app's lease, which sends its webhooks now; null: none does. */
+  sender: string | null;
+  /** Pending events the sender saw in its last pass (0 without a sender). */
+  depth: number;
+  sent: number;
+  failedAttempts: number;
+  /** Events lost to an outbox overflowing (WEBHOOK_QUEUE_MAX). */
+  dropped: number;
+  /** Next attempt while backing off after a failure, ms since the epoch; null when not backing off. */
+  retryAt: number | null;
+  /** Newest first, at most 10. */
+  lastErrors: WebhookError[];
+}

@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { WelcomePayload } from '../../server/src/contracts/socket-events';
 import { ADMIN_KEY, PUSH_KEY, closeAllClients, connectClient, connectUser, emitAck, makeToken, nextEvent, startNode, type TestNode } from '../support/node';
 import { testRedisUrl, uniquePrefix } from '../support/redis';
+import { WebhookReceiver } from '../support/webhook-receiver';
 import { buildDashboard, CHROMIUM, DASHBOARD_OUT } from './browser';
 
 const rand = () => randomBytes(3).toString('hex');
@@ -71,12 +72,12 @@ describe('dashboard in a browser, against a node with Redis', () => {
 
     it('every page sends the browser to sign-in and shows no cluster data', async () => {
       const page = await newPage();
-      for (const path of ['/', '/connections/', '/rooms/', '/logs/', '/nodes/']) {
+      for (const path of ['/', '/connections/', '/rooms/', '/webhooks/', '/logs/', '/nodes/']) {
         await page.goto(url(path));
         await page.waitForURL((u) => u.pathname === '/dashboard/sign-in/');
         expect(new URL(page.url()).searchParams.get('next')).toBe(`/dashboard${path}`);
         await page.getByLabel('Admin API key').waitFor();
-        expect(await page.locator('[data-testid=node-card], [data-testid=sockets], [data-testid=rooms], [data-testid=logs]').count()).toBe(0);
+        expect(await page.locator('[data-testid=node-card], [data-testid=sockets], [data-testid=rooms], [data-testid=webhook-app], [data-testid=logs]').count()).toBe(0);
       }
       await page.context().close();
     });
@@ -167,6 +168,20 @@ describe('dashboard in a browser, against a node with Redis', () => {
     expect(dataB).toEqual({ hello: 'from the e2e test' });
     expect(metaA).toMatchObject({ room });
     await expect(panel.getByTestId('recipients').textContent()).resolves.toBe('2');
+    await page.context().close();
+  });
+
+  it('Webhooks says plainly that no app sends webhooks when WEBHOOK_URL is not set', async () => {
+    const page = await signedInPage();
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.waitForURL((u) => u.pathname === '/dashboard/webhooks/');
+    const empty = page.getByTestId('empty');
+    await empty.waitFor();
+    const text = await empty.textContent();
+    expect(text).toContain('No app sends webhooks');
+    expect(text).toContain('WEBHOOK_URL is not set');
+    expect(text).toContain('“Webhooks” in the README');
+    expect(await page.getByTestId('webhook-app').count()).toBe(0);
     await page.context().close();
   });
 
@@ -285,5 +300,100 @@ describe('dashboard in a browser, against a node with Redis', () => {
       await row.waitFor({ state: 'detached' });
       await page.context().close();
     });
+  });
+
+  describe('with webhooks (WEBHOOK_URL) to a backend that is down, then up', () => {
+    // Two apps, both with WEBHOOK_URL's webhooks; transitions are made in A only.
+    const A = { id: `e2e-wa-${rand()}`, key: `key-wa-${rand()}`, secret: randomBytes(24).toString('hex') };
+    const B = { id: `e2e-wb-${rand()}`, key: `key-wb-${rand()}`, secret: randomBytes(24).toString('hex') };
+    let receiver: WebhookReceiver;
+    let hooks: TestNode;
+
+    beforeAll(async () => {
+      receiver = new WebhookReceiver(null);
+      receiver.down = true;
+      hooks = await startNode({
+        REDIS_URL: testRedisUrl(),
+        REDIS_PREFIX: uniquePrefix('e2e-webhooks'),
+        DASHBOARD_DIR: DASHBOARD_OUT,
+        APPS: [A, B].map((a) => `${a.id}:${a.key}:${a.secret}`).join(','),
+        WEBHOOK_URL: await receiver.start(),
+        WEBHOOK_BATCH_MS: '50',
+        WEBHOOK_LEAVE_GRACE_MS: '100',
+      });
+    }, 30_000);
+
+    afterAll(async () => {
+      // Up again, so a node that sends what is pending as it stops does not wait on a dead backend.
+      if (receiver) receiver.down = false;
+      await hooks?.stop();
+      await receiver?.stop();
+    });
+
+    const appCard = (page: Page, app: string) => page.locator(`[data-testid=webhook-app][data-app="${app}"]`);
+    /** A fact of an app's card once its text matches `text`. */
+    const fact = (page: Page, app: string, name: string, text: RegExp) => appCard(page, app).locator(`[data-fact=${name}]`, { hasText: text }).waitFor();
+
+    it('Webhooks shows the failed attempts and the 503 while the backend is down, then the sent events and an empty queue once it is up', async () => {
+      const page = await signedInPage(hooks.url);
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.waitForURL((u) => u.pathname === '/dashboard/webhooks/');
+      // Before any transition: both apps listed, sent by this node (it holds their leases), nothing queued.
+      await fact(page, A.id, 'sender', new RegExp(`^${hooks.config.nodeId}$`));
+      await fact(page, B.id, 'sender', new RegExp(`^${hooks.config.nodeId}$`));
+      await fact(page, A.id, 'failed', /^0$/);
+      await expect(appCard(page, A.id).textContent()).resolves.toContain('No failed delivery');
+
+      // Transitions of app A: user_online, then channel_occupied and member_added.
+      const { socket } = await connectUser(hooks.url, `wh-user-${rand()}`, { app: A.id, rooms: ['wh:*'] });
+      expect(await emitAck(socket, 'room:join', { room: `wh:room-${rand()}` })).toMatchObject({ ok: true });
+
+      // The backend answers 503: the attempts fail, the events stay queued, the sender backs off.
+      await fact(page, A.id, 'failed', /^[1-9]/);
+      await fact(page, A.id, 'depth', /^[1-9]/);
+      const newest = appCard(page, A.id).getByTestId('webhook-errors').locator('li').first();
+      await newest.waitFor();
+      const error = await newest.textContent();
+      expect(error).toContain('HTTP 503');
+      expect(error).toContain(receiver.url);
+      expect(error).toContain(hooks.config.nodeId);
+      await appCard(page, A.id).locator('[data-fact=retry]').waitFor();
+      await expect(appCard(page, A.id).locator('.badge').textContent()).resolves.toBe('backing off');
+      expect(receiver.refused).toBeGreaterThan(0);
+      expect(receiver.accepted).toBe(0);
+
+      // Up again: the next retry delivers everything, and the queue empties.
+      receiver.down = false;
+      await fact(page, A.id, 'sent', /^[1-9]/);
+      await fact(page, A.id, 'depth', /^0$/);
+      await appCard(page, A.id).locator('[data-fact=retry]').waitFor({ state: 'detached' });
+      await expect(appCard(page, A.id).locator('.badge').textContent()).resolves.toBe('sending');
+      expect(receiver.events.map((e) => e.name)).toEqual(expect.arrayContaining(['user_online', 'channel_occupied', 'member_added']));
+      // B made no transition: nothing sent, nothing failed.
+      await fact(page, B.id, 'sent', /^0$/);
+      await fact(page, B.id, 'failed', /^0$/);
+
+      // The app picked in the shell narrows the page to that app.
+      await page.getByLabel('App', { exact: true }).selectOption(B.id);
+      await page.waitForURL((u) => u.pathname === '/dashboard/webhooks/' && u.searchParams.get('app') === B.id);
+      await appCard(page, A.id).waitFor({ state: 'detached' });
+      await fact(page, B.id, 'failed', /^0$/);
+      await expect(page.getByTestId('scope').textContent()).resolves.toContain(B.id);
+
+      // The overview sums the apps' webhooks in one line, for the chosen app or for all.
+      await page.getByRole('link', { name: 'Overview' }).click();
+      await page.waitForURL((u) => u.pathname === '/dashboard/' && u.searchParams.get('app') === B.id);
+      const line = page.getByTestId('webhooks-line');
+      await line.locator('[data-fact=failed]', { hasText: /^0 failed attempts$/ }).waitFor();
+      await page.getByLabel('App', { exact: true }).selectOption('');
+      await page.waitForURL((u) => u.pathname === '/dashboard/' && !u.searchParams.has('app'));
+      await line.locator('[data-fact=failed]', { hasText: /^[1-9]\d* failed attempts?$/ }).waitFor();
+      await line.locator('[data-fact=pending]', { hasText: /^0 pending$/ }).waitFor();
+      await expect(line.textContent()).resolves.toContain('of 2 apps');
+      await line.getByRole('link', { name: 'Details' }).click();
+      await page.waitForURL((u) => u.pathname === '/dashboard/webhooks/');
+      await appCard(page, A.id).waitFor();
+      await page.context().close();
+    }, 60_000);
   });
 });

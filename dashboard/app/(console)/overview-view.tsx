@@ -1,13 +1,14 @@
 'use client';
 
 import type { MetricsSample } from '@contracts/api';
+import Link from 'next/link';
 import { LineChart, Sparkline } from '../../components/line-chart';
 import { HealthBadge, nodeHealth } from '../../components/node-health';
 import { ErrorBox, Loading, StaleNotice } from '../../components/states';
 import { apiCall } from '../../lib/api';
 import { useAppFilter, withApp } from '../../lib/app-filter';
-import { ago, bytes, duration, ms, num } from '../../lib/format';
-import type { ClusterNode, Overview } from '../../lib/types';
+import { ago, bytes, duration, ms, num, until } from '../../lib/format';
+import type { AppWebhooks, ClusterNode, Overview } from '../../lib/types';
 import { usePoll } from '../../lib/use-poll';
 
 const rate = (v: number | null) => (v === null ? '–' : `${num(v)}/s`);
@@ -44,6 +45,7 @@ export function OverviewView() {
         <>
           <StaleNotice error={error} />
           <Totals data={data} />
+          <WebhooksLine app={app} />
           <section aria-labelledby="charts-h">
             <h2 id="charts-h">Last 15 minutes{shownApp ? ', whole cluster' : ''}</h2>
             {shownApp ? <p className="muted">No per-app history is recorded: these charts count every app, not only {shownApp}.</p> : null}
@@ -112,6 +114,35 @@ function Totals({ data }: { data: Overview }) {
         </div>
       ))}
     </section>
+  );
+}
+
+/**
+ * One line on the apps' webhooks, only when some app has them: pending events, failures, losses,
+ * and the earliest retry while backing off. Details on the Webhooks page.
+ */
+function WebhooksLine({ app }: { app: string | null }) {
+  const poll = usePoll(() => apiCall<{ apps: AppWebhooks[] }>(withApp('/admin/webhooks', app)), 2000, [app]);
+  const apps = poll.data?.apps ?? [];
+  // Secondary: an answer that fails (or lists no app) leaves the overview as it was.
+  if (apps.length === 0) return null;
+  const pending = apps.reduce((n, a) => n + a.depth, 0);
+  const failed = apps.reduce((n, a) => n + a.failedAttempts, 0);
+  const dropped = apps.reduce((n, a) => n + a.dropped, 0);
+  const noSender = apps.filter((a) => a.sender === null).length;
+  const retries = apps.map((a) => a.retryAt).filter((t): t is number => t !== null);
+  return (
+    <p className="summary" data-testid="webhooks-line">
+      Webhooks{apps.length > 1 ? ` of ${apps.length} apps` : ''}: <span data-fact="pending">{num(pending)} pending</span> ·{' '}
+      <span data-fact="failed" className={failed > 0 ? 'text-warn' : undefined}>
+        {num(failed)} failed attempt{failed === 1 ? '' : 's'}
+      </span>
+      {dropped > 0 ? <strong className="text-down"> · {num(dropped)} dropped</strong> : null}
+      {noSender > 0 ? <strong className="text-down"> · {noSender === 1 && apps.length === 1 ? 'no sender' : `${noSender} without a sender`}</strong> : null}
+      {retries.length > 0 ? <span className="text-warn"> · retrying {until(Math.min(...retries), poll.serverTime)}</span> : null}
+      {' · '}
+      <Link href={withApp('/webhooks/', app)}>Details</Link>
+    </p>
   );
 }
 
