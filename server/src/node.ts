@@ -485,9 +485,18 @@ export class PushgateNode {
     if (!this.redisWasDown || this.draining) return;
     this.redisWasDown = false;
     this.redisSettledAt = this.clock.now() + REDIS_SETTLE_MS;
+    // Redis kept its data (this node is still registered): what changed meanwhile is news, and the
+    // rest is not. Redis lost it: everything is published again without announcing any of it.
     void this.beat()
-      .then(() => this.connections.resync({ announce: false }))
-      .then((n) => this.logger.info('redis back: presence re-published', { sockets: n }))
+      .then(async (registry) => {
+        if (registry === 'failed') throw new Error('heartbeat failed');
+        if (registry !== 'unknown') {
+          const { added, removed } = await this.connections.reconcile();
+          this.logger.info('redis back with its data: presence reconciled', { added, removed });
+        } else {
+          this.logger.info('redis back without its data: presence re-published', { sockets: await this.connections.resync({ announce: false }) });
+        }
+      })
       .catch((err: Error) => {
         this.redisWasDown = true;
         this.logger.warn('presence resync failed', { error: err.message });
@@ -535,10 +544,12 @@ export class PushgateNode {
     };
   }
 
-  private async beat(): Promise<void> {
+  /** @returns what the registry knew of this node, or 'failed'. */
+  private async beat(): Promise<'known' | 'dead' | 'unknown' | 'failed'> {
+    let registry: 'known' | 'dead' | 'unknown' | 'failed' = 'failed';
     try {
-      const presumedDead = await this.registry.heartbeat(this.nodeStatus(), this.heartbeatMs * 3);
-      if (presumedDead && !this.draining) {
+      registry = await this.registry.heartbeat(this.nodeStatus(), this.heartbeatMs * 3);
+      if (registry === 'dead' && !this.draining) {
         // Another node reaped us during a pause longer than three heartbeats: our sockets are still
         // here, so publish them again.
         const n = await this.connections.resync({ announce: true });
@@ -548,6 +559,7 @@ export class PushgateNode {
       this.logger.debug('heartbeat failed', { error: (err as Error).message });
     }
     this.loopDelay.reset();
+    return registry;
   }
 
   /**

@@ -3,6 +3,7 @@ import { ADMIN_KEY, closeAllClients, connectUser, emitAck, eventually, nextEvent
 import { ProcessNode } from '../support/process-node';
 import { RedisServer } from '../support/redis-server';
 import { testRedisUrl, uniquePrefix } from '../support/redis';
+import { WebhookReceiver } from '../support/webhook-receiver';
 
 const auth = { Authorization: `Bearer ${ADMIN_KEY}` };
 
@@ -108,5 +109,61 @@ describe.each([
     await emitAck(marker.socket, 'room:join', { room: 'chat:r' });
     await eventually(() => presence.includes('+marker'));
     expect(presence).toEqual(['+watcher', '+ivy', '+marker']);
+  });
+});
+
+describe('Redis restarted with its data (appendonly) under two nodes with webhooks', () => {
+  let redis: RedisServer;
+  let a: TestNode;
+  let b: TestNode;
+  let rx: WebhookReceiver;
+  beforeAll(async () => {
+    redis = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+    rx = new WebhookReceiver(null, null);
+    const env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('kept'), PRESENCE_ROOMS: 'chat:*', HEARTBEAT_MS: '2000', WEBHOOK_URL: await rx.start(), WEBHOOK_BATCH_MS: '50', WEBHOOK_LEAVE_GRACE_MS: '0' };
+    a = await startNode({ ...env, NODE_ID: 'ka' });
+    b = await startNode({ ...env, NODE_ID: 'kb' });
+  });
+  afterEach(closeAllClients);
+  afterAll(async () => {
+    await a.stop();
+    await b.stop();
+    await redis.destroy();
+    await rx.stop();
+  });
+
+  it('announces what changed during the outage, once, and nothing that did not', async () => {
+    const watcher = await connectUser(a.url, 'k-watcher', { rooms: ['chat:*'] });
+    const stayer = await connectUser(b.url, 'k-stayer', { rooms: ['chat:*'] });
+    const goner = await connectUser(b.url, 'k-goner', { rooms: ['chat:*'] });
+    const presence: string[] = [];
+    watcher.socket.on('presence:join', (p: { userId: string }) => presence.push(`+${p.userId}`));
+    watcher.socket.on('presence:leave', (p: { userId: string }) => presence.push(`-${p.userId}`));
+    for (const c of [watcher, stayer, goner]) await emitAck(c.socket, 'room:join', { room: 'chat:k' });
+    await eventually(() => presence.includes('+k-goner') && rx.of('chat:k').length === 4 && rx.userEvents('k-goner').length === 1);
+
+    await redis.stop();
+    await eventually(async () => (await request(b.url).get('/health/ready')).status === 503);
+    // While Redis is away: one user goes, another comes. Their presence writes fail.
+    const gone = nextEvent(goner.socket, 'disconnect');
+    goner.socket.disconnect();
+    await gone;
+    const newbie = await connectUser(a.url, 'k-newbie', { rooms: ['chat:*'] });
+    await redis.start();
+    await eventually(async () => (await request(a.url).get('/health/ready')).status === 200 && (await request(b.url).get('/health/ready')).status === 200, 20_000);
+
+    // Redis kept what it had: the goner's socket is taken out (and that is news), the newbie's is put in.
+    await eventually(async () => (await request(a.url).get('/api/v1/users/k-goner').set(auth)).body.data?.online === false, 20_000);
+    await eventually(async () => (await request(a.url).get('/api/v1/users/k-newbie').set(auth)).body.data?.online === true, 20_000);
+    await eventually(() => presence.includes('-k-goner') && rx.userEvents('k-goner').length === 2 && rx.userEvents('k-newbie').length === 1);
+    // A marker after all of it: once its events are in, anything invented would be too.
+    await emitAck(newbie.socket, 'room:join', { room: 'chat:k' });
+    await eventually(() => presence.includes('+k-newbie') && rx.of('chat:k').includes('member_added:k-newbie'));
+    expect(presence).toEqual(['+k-watcher', '+k-stayer', '+k-goner', '-k-goner', '+k-newbie']);
+    expect(rx.of('chat:k')).toEqual(['channel_occupied', 'member_added:k-watcher', 'member_added:k-stayer', 'member_added:k-goner', 'member_removed:k-goner', 'member_added:k-newbie']);
+    expect(rx.userEvents('k-goner')).toEqual(['user_online', 'user_offline']);
+    expect(rx.userEvents('k-stayer')).toEqual(['user_online']);
+    expect(rx.userEvents('k-newbie')).toEqual(['user_online']);
+    expect(stayer.socket.connected).toBe(true);
   });
 });

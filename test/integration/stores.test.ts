@@ -488,8 +488,8 @@ describe('redis node registry across nodes', () => {
     const keys = new RedisKeys(uniquePrefix('reap'));
     const presence = new RedisPresenceStore(redis.data, keys);
     const registry = new RedisNodeRegistry(redis.data, keys, presence);
-    await registry.heartbeat(nodeStatus('paused'), 60_000);
-    expect(await registry.heartbeat(nodeStatus('paused'), 100)).toBe(false);
+    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe('unknown');
+    expect(await registry.heartbeat(nodeStatus('paused'), 100)).toBe('known');
     await presence.addSocket({ socketId: 'p1', userId: 'u', nodeId: 'paused', connectedAt: 1 });
     await presence.joinRoom('p1', 'r');
     expect(await registry.reap()).toEqual([]);
@@ -500,8 +500,8 @@ describe('redis node registry across nodes', () => {
     expect(await registry.reap()).toEqual([]);
     expect((await registry.list()).find((n) => n.id === 'paused')?.alive).toBe(false);
 
-    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe(true);
-    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe(false);
+    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe('dead');
+    expect(await registry.heartbeat(nodeStatus('paused'), 60_000)).toBe('known');
   });
 
   it('a reaper stops removing a node that heart-beats again', async () => {

@@ -9,9 +9,10 @@ export class MemoryNodeRegistry implements NodeRegistry {
 
   constructor(private readonly clock: Clock) {}
 
-  async heartbeat(status: NodeStatus, ttlMs: number): Promise<boolean> {
+  async heartbeat(status: NodeStatus, ttlMs: number): Promise<'known' | 'dead' | 'unknown'> {
+    const known = this.nodes.has(status.id);
     this.nodes.set(status.id, { status, expiresAt: this.clock.now() + ttlMs });
-    return false;
+    return known ? 'known' : 'unknown';
   }
 
   async list(): Promise<RegisteredNode[]> {

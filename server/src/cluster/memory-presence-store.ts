@@ -144,6 +144,10 @@ export class MemoryPresenceStore implements PresenceStore {
     return ids.length;
   }
 
+  async socketsOfNode(nodeId: NodeId): Promise<{ socketId: SocketId; rooms: Room[] }[]> {
+    return [...this.sockets.values()].filter((e) => e.nodeId === nodeId).map((e) => ({ socketId: e.socketId, rooms: [...e.rooms] }));
+  }
+
   async totals(): Promise<{ sockets: number; users: number; rooms: number }> {
     return { sockets: this.sockets.size, users: this.users.size, rooms: this.rooms.size };
   }

@@ -12,10 +12,12 @@ export interface RegisteredNode extends NodeStatus {
  */
 export interface NodeRegistry {
   /**
-   * Publishes this node's status for `ttlMs`. @returns true when the node had been presumed dead
-   * (a long pause): its presence may have been reaped, so it should publish its sockets again.
+   * Publishes this node's status for `ttlMs`. @returns 'dead' when the node had been presumed dead
+   * (a long pause): its presence may have been reaped, so it should publish its sockets again;
+   * 'unknown' when the registry had no entry for it (its first beat, or Redis lost its data);
+   * 'known' otherwise.
    */
-  heartbeat(status: NodeStatus, ttlMs: number): Promise<boolean>;
+  heartbeat(status: NodeStatus, ttlMs: number): Promise<'known' | 'dead' | 'unknown'>;
   list(): Promise<RegisteredNode[]>;
   /** Graceful exit: forget the node at once. */
   remove(nodeId: NodeId): Promise<void>;

@@ -75,6 +75,8 @@ export interface PresenceStore {
    * heart-beats again (a reaper racing a node that was only paused). @returns sockets removed.
    */
   removeNode(nodeId: NodeId, opts?: { onlyIfDead?: boolean }): Promise<number>;
+  /** The sockets recorded as a node's, with their rooms: what a node compares with its live sockets after an outage. */
+  socketsOfNode(nodeId: NodeId): Promise<{ socketId: SocketId; rooms: Room[] }[]>;
   /** Cluster-wide, every app together. */
   totals(): Promise<{ sockets: number; users: number; rooms: number }>;
   /** One app's users with a socket and rooms with a member, cluster-wide (null: the default app). */

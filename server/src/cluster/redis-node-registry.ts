@@ -20,8 +20,9 @@ export class RedisNodeRegistry implements NodeRegistry {
     private readonly presence: PresenceStore,
   ) {}
 
-  async heartbeat(status: NodeStatus, ttlMs: number): Promise<boolean> {
-    return (await HEARTBEAT.run<number>(this.redis, [this.keys.nodes, this.keys.nodeExpiries], [status.id, JSON.stringify(status), ttlMs])) === 1;
+  async heartbeat(status: NodeStatus, ttlMs: number): Promise<'known' | 'dead' | 'unknown'> {
+    const r = await HEARTBEAT.run<number>(this.redis, [this.keys.nodes, this.keys.nodeExpiries], [status.id, JSON.stringify(status), ttlMs]);
+    return r === 1 ? 'dead' : r === 2 ? 'unknown' : 'known';
   }
 
   async list(): Promise<RegisteredNode[]> {

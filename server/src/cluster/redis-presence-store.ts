@@ -239,6 +239,12 @@ export class RedisPresenceStore implements PresenceStore {
     }
   }
 
+  async socketsOfNode(nodeId: NodeId): Promise<{ socketId: SocketId; rooms: Room[] }[]> {
+    const k = this.keys;
+    const ids = await this.cmd<string[]>(k.node(nodeId), ['SMEMBERS', k.node(nodeId)]);
+    return Promise.all(ids.map(async (socketId) => ({ socketId, rooms: await this.cmd<string[]>(k.socketRooms(socketId), ['SMEMBERS', k.socketRooms(socketId)]) })));
+  }
+
   async totals(): Promise<{ sockets: number; users: number; rooms: number }> {
     const k = this.keys;
     const nodes = await this.cmd<string[]>(k.owners, ['SMEMBERS', k.owners]);

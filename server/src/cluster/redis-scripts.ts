@@ -302,13 +302,14 @@ return 0
  * Redis clock, so nodes with skewed clocks still agree on who is dead).
  */
 
-/** KEYS: nodes, expiries. ARGV: nodeId, status JSON, ttl ms → 1 when the node had been presumed dead (its presence may be gone). */
+/** KEYS: nodes, expiries. ARGV: nodeId, status JSON, ttl ms → 1 when the node had been presumed dead (its presence may be gone), 2 when it had no entry, 0 otherwise. */
 export const HEARTBEAT = new LuaScript(`${NOW_FN}
 local now = nowMs()
 local prev = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-if prev and tonumber(prev) < now then return 1 end
+if not prev then return 2 end
+if tonumber(prev) < now then return 1 end
 return 0
 `);
 

@@ -136,6 +136,35 @@ export class ConnectionManager {
     return n;
   }
 
+  /**
+   * After an outage in which Redis kept its data: makes presence match this node's live sockets,
+   * announcing what changed meanwhile, as it would have been announced had Redis been up. Sockets
+   * that went while writes failed are removed (their leaves and offlines are news), sockets that
+   * came are added, rooms joined or left meanwhile follow. Nothing unchanged is announced, so
+   * nothing is invented; nothing that changed is lost.
+   * @returns sockets added and removed.
+   */
+  async reconcile(): Promise<{ added: number; removed: number }> {
+    const stored = new Map((await this.deps.presence.socketsOfNode(this.deps.nodeId)).map((s) => [s.socketId, s.rooms]));
+    const live = new Map([...this.sockets.values()].filter((t) => t.socket.connected).map((t) => [presenceId(t.socket), t.socket]));
+    let removed = 0;
+    for (const id of stored.keys()) {
+      if (live.has(id)) continue;
+      await this.deps.presence.removeSocket(id);
+      removed += 1;
+    }
+    let added = 0;
+    for (const [id, socket] of live) {
+      const rooms = stored.get(id);
+      if (!rooms) added += 1;
+      const { userId, connectedAt } = socket.data;
+      await this.deps.presence.addSocket({ socketId: id, userId, nodeId: this.deps.nodeId, connectedAt });
+      for (const room of socket.rooms) if (isSharedRoom(room, socket)) await this.deps.presence.joinRoom(id, room);
+      for (const room of rooms ?? []) if (!socket.rooms.has(room)) await this.deps.presence.leaveRoom(id, room);
+    }
+    return { added, removed };
+  }
+
   private armExpiry(socketId: SocketId): void {
     const tracked = this.sockets.get(socketId);
     if (!tracked) return;
