@@ -74,17 +74,28 @@ describe.each([
   });
 
   it('delivers what it missed from history once it is back, in order, once, without its clients reconnecting', async () => {
-    const c = new RecoveringClient(frozen.url, 'stayer', ['lobby']);
+    const c = new RecoveringClient(frozen.url, 'stayer', ['lobby', 'lobby2']);
     await c.nextWelcome();
     await c.join('lobby');
+    await c.join('lobby2');
+    // Left out of every other room push (their `except`), as a sender of a message is.
+    const ex = new RecoveringClient(frozen.url, 'excluded', ['lobby']);
+    await ex.nextWelcome();
+    await ex.join('lobby');
     let n = 0;
     const sent: number[] = [];
-    // Odd numbers go to the room, even ones to the user's personal stream.
+    // Odd numbers go to the room (n % 4 = 1: lobby, except the excluded client; n % 4 = 3: lobby
+    // and lobby2 at once, which the stayer is in both of), even ones to the user's personal stream.
     const push = async (pad = '') => {
       n += 1;
       const target = n % 2 ? 'room' : 'user';
       const body = { event: target, data: { n, pad }, id: `cu-${n}` };
-      const res = target === 'room' ? await request(other.url).post('/api/v1/rooms/lobby/broadcast').set(auth).send(body) : await request(other.url).post('/api/v1/push').set(auth).send({ ...body, users: ['stayer'] });
+      const res =
+        target === 'user'
+          ? await request(other.url).post('/api/v1/push').set(auth).send({ ...body, users: ['stayer'] })
+          : n % 4 === 1
+            ? await request(other.url).post('/api/v1/rooms/lobby/broadcast').set(auth).send({ ...body, except: [ex.socket.id] })
+            : await request(other.url).post('/api/v1/push').set(auth).send({ ...body, rooms: ['lobby', 'lobby2'] });
       expect(res.status).toBe(200);
       sent.push(n);
     };
@@ -109,7 +120,10 @@ describe.each([
     await c.waitFor('room', Math.max(...sentTo('room')));
     await c.waitFor('user', Math.max(...sentTo('user')));
 
-    const tallies = { room: c.tally('room', sentTo('room')), user: c.tally('user', sentTo('user')) };
+    await ex.waitFor('room', Math.max(...sentTo('room').filter((x) => x % 4 === 3)));
+    const tallies = { room: c.tally('room', sentTo('room')), user: c.tally('user', sentTo('user')), excluded: ex.tally('room', sentTo('room').filter((x) => x % 4 === 3)) };
+    // Nothing that left the excluded client out reached it, live or caught up.
+    expect((ex.got.get('room') ?? []).filter((x) => x % 4 === 1)).toEqual([]);
     process.stdout.write(`catch-up after a frozen node: ${JSON.stringify(tallies)}\n`);
     for (const t of Object.values(tallies)) expect({ lost: t.lost, duplicated: t.duplicated, outOfOrder: t.outOfOrder }).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 });
     expect(c.welcomes).toHaveLength(1);
@@ -117,5 +131,6 @@ describe.each([
     const caughtUp = Number(/^pushgate_messages_caught_up_total\{[^}]*\} (\d+)$/m.exec(metrics.text)?.[1]);
     expect(caughtUp).toBeGreaterThanOrEqual(10);
     c.close();
+    ex.close();
   });
 });

@@ -387,3 +387,28 @@ describe('presence events and receipts on a single node', () => {
     }
   });
 });
+
+describe('a replay honours the push’s except', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await startNode({});
+  });
+  afterEach(closeAllClients);
+  afterAll(() => node.stop());
+
+  it('leaves out of a room:join { since } replay the messages that left this socket out', async () => {
+    const { socket, welcome } = await connectUser(node.url, 'sender', { rooms: ['x:*'] });
+    const joined = await emitAck<{ ok: boolean; data: { offset: string } }>(socket, 'room:join', { room: 'x:1' });
+    await emitAck(socket, 'room:leave', { room: 'x:1' });
+    for (const [n, except] of [[1, [welcome.socketId]], [2, []], [3, [welcome.socketId]], [4, []]] as const) {
+      await request(node.url).post('/api/v1/rooms/x:1/broadcast').set({ Authorization: `Bearer ${ADMIN_KEY}` }).send({ event: 'said', data: n, except }).expect(200);
+    }
+    const got: number[] = [];
+    socket.on('said', (n: number) => got.push(n));
+    const recovered = nextEvent<[{ streams: Record<string, { recovered: boolean; replayed: number; offset: string }> }]>(socket, 'recovered');
+    await emitAck(socket, 'room:join', { room: 'x:1', since: joined.data.offset });
+    const report = (await recovered)[0].streams['x:1']!;
+    expect(report).toMatchObject({ recovered: true, replayed: 2 });
+    expect(got).toEqual([2, 4]);
+  });
+});

@@ -15,6 +15,13 @@ export interface HistoryMessage {
   id: MessageId;
   ts: number;
   room?: Room;
+  /**
+   * What a replay must honour as live delivery did (kept only when there is something to say):
+   * the push's `except` (qualified socket ids), and its streams in order when it was kept in
+   * several (a socket in two of them got it once live, through the first).
+   */
+  except?: string[];
+  streams?: string[];
 }
 
 export interface HistoryEntry extends HistoryMessage {

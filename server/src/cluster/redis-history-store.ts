@@ -5,14 +5,18 @@ import type { RedisKeys } from './redis-keys';
 import { HISTORY_POSITION, HISTORY_READ } from './redis-scripts';
 
 /** How a message is kept in a Redis stream entry: one JSON array, written once per push. */
+/** `[event, data, id, ts, room, except?, streams?]`: readers of the first five (push-wire.ts) ignore the rest. */
 export function encodeHistoryMessage(m: HistoryMessage): string {
-  return JSON.stringify([m.event, m.data ?? null, m.id, m.ts, m.room ?? null]);
+  const head = [m.event, m.data ?? null, m.id, m.ts, m.room ?? null];
+  return JSON.stringify(m.except || m.streams ? [...head, m.except ?? null, m.streams ?? null] : head);
 }
 
 function decode(epoch: string, entryId: string, json: string): HistoryEntry {
-  const [event, data, id, ts, room] = JSON.parse(json) as [string, unknown, string, number, string | null];
+  const [event, data, id, ts, room, except, streams] = JSON.parse(json) as [string, unknown, string, number, string | null, string[] | null | undefined, string[] | null | undefined];
   const entry: HistoryEntry = { offset: formatOffset(epoch, Number(entryId.slice(0, entryId.indexOf('-')))), event, data, id, ts };
   if (room !== null) entry.room = room;
+  if (except) entry.except = except;
+  if (streams) entry.streams = streams;
   return entry;
 }
 

@@ -203,20 +203,29 @@ export class PushFanout {
   private localSockets(push: PushWire): PushWire {
     const r = push.route;
     if (r.socketIds.length === 0 && r.except.length === 0) return push;
-    const sockets = this.deps.io.of('/').sockets;
-    const local = (ids: string[]) =>
-      ids.flatMap((id) => {
-        const sid = externalName(id);
-        const s = sockets.get(sid);
-        return s && s.data.app.owns(id) ? [sid] : [];
-      });
-    return { ...push, route: { ...r, socketIds: local(r.socketIds), except: local(r.except) } };
+    return { ...push, route: { ...r, socketIds: this.localIds(r.socketIds), except: this.localIds(r.except) } };
   }
 
+  /** Qualified socket ids → the Socket.IO rooms of this node's sockets of the same app. */
+  private localIds(ids: readonly string[]): string[] {
+    const sockets = this.deps.io.of('/').sockets;
+    return ids.flatMap((id) => {
+      const sid = externalName(id);
+      const s = sockets.get(sid);
+      return s && s.data.app.owns(id) ? [sid] : [];
+    });
+  }
+
+  /**
+   * A missed message, delivered as it would have been live: not to the push's `except`, and, when
+   * it was kept in several streams, not to sockets of the streams before this one (they got it
+   * through those), so a socket in two caught-up streams gets it once.
+   */
   private emitCaughtUp(internal: Stream, e: HistoryEntry): void {
     const stream = externalName(internal);
     const meta: PushMeta = e.room === undefined ? { id: e.id, ts: e.ts, stream, offset: e.offset } : { id: e.id, ts: e.ts, room: e.room, stream, offset: e.offset };
-    this.local.send([internal], [], e.event, e.data, meta);
+    const before = e.streams ? e.streams.slice(0, Math.max(0, e.streams.indexOf(internal))) : [];
+    this.local.send([internal], [...this.localIds(e.except ?? []), ...before], e.event, e.data, meta);
   }
 
   private hasLocal(stream: Stream): boolean {

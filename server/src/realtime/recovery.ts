@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import { DeliveryGate } from '../delivery/delivery-gate';
 import { checkRoomName, type RoomManager } from './room-manager';
+import { presenceId } from './connection-manager';
 import { bufferedBytes, cutTransport } from '../delivery/slow-consumer-guard';
 import type { PgSocket } from './types';
 
@@ -228,9 +229,16 @@ export class Recovery {
     const gate = this.gateOf(socket);
     let replayed = 0;
     let last: HistoryEntry | undefined;
+    const me = presenceId(socket);
     for (;;) {
       for (const e of read.entries) {
         if (!socket.connected) return this.interrupted(socket, stream, 'closed', replayed);
+        // A push that left this very socket out (its sender, say) is left out of its replay too.
+        if (e.except?.includes(me)) {
+          last = e;
+          gate.markReplayed(named, e.offset);
+          continue;
+        }
         gate.pass(() => socket.emit(e.event, e.data, replayMeta(named, e)));
         replayed += 1;
         last = e;

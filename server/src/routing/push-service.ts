@@ -4,7 +4,7 @@ import { isPersonalRoom, PERSONAL_ROOM_PREFIX, type NodeId, type Room } from '..
 import type { PushTargets } from '../cluster/presence-store';
 import type { PushStore } from '../cluster/push-store';
 import type { HistoryMessage } from '../cluster/history-store';
-import type { PushRoute } from '../cluster/push-wire';
+import { streamsOf, type PushRoute } from '../cluster/push-wire';
 import type { Clock } from '../lib/clock';
 import { AppError, badRequest, isAppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -107,6 +107,10 @@ export class PushService {
     const { scope } = app;
     const route: PushRoute = scope.isDefault ? { ...targets } : { users: scope.names(targets.users), rooms: scope.names(targets.rooms), socketIds: scope.names(targets.socketIds), except: scope.names(targets.except) };
     const key = scope.name(id);
+    // A replay from history (a node catching up, a client recovering) skips whom live delivery skipped.
+    if (route.except.length > 0) message.except = route.except;
+    const streams = streamsOf(route);
+    if (streams.length > 1) message.streams = streams;
     const timeoutMs = body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     const wait = body.ack ? this.deps.receipts.open(timeoutMs) : null;
     if (wait) route.ack = { node: this.deps.nodeId, token: wait.token, timeoutMs };
