@@ -383,6 +383,9 @@ export class PushgateNode {
     };
     every(this.heartbeatMs, () => this.beat());
     every(this.heartbeatMs * 2, async () => {
+      // Right after a Redis outage the other nodes may not have heart-beaten yet: reaping them then
+      // would announce leaves that never happened. The settle window (REDIS_SETTLE_MS) covers it.
+      if (this.redisState() === 'down') return;
       const reaped = await this.registry.reap();
       if (reaped.length) this.logger.warn('removed the presence of nodes that stopped heart-beating', { nodes: reaped });
     });

@@ -6,8 +6,10 @@ import type { RedisKeys } from './redis-keys';
 import { LEASE, LEASE_RELEASE, OUTBOX_ADD, OUTBOX_DONE } from './redis-scripts';
 import { KIND_CODES, type Outbox, type QueuedEvent, type WebhookStore } from './webhook-store';
 
-/** Outboxes read per pass: bounds one pass's work whatever the index holds. */
+/** Outboxes looked at per pass: bounds one pass's work whatever the index holds. */
 const OUTBOXES_PER_PASS = 200;
+/** Outboxes read at once. */
+const OUTBOXES_PER_READ = 20;
 
 /** An outbox seen empty this long leaves the index (a producer lists it a moment before it writes). */
 const EMPTY_FOR_MS = 5000;
@@ -35,20 +37,28 @@ export class RedisWebhookStore implements WebhookStore {
     await LEASE_RELEASE.run(this.redis, [this.keys.webhookLease(app)], [holder]);
   }
 
+  /**
+   * Whole outboxes (an outbox holds at most WEBHOOK_QUEUE_MAX entries), a few at a time, until
+   * about `max` events are read: a leaving event's cancelling return is always in the same read.
+   */
   async pending(app: AppId, max: number): Promise<Outbox[]> {
     const index = this.keys.webhookIndex(app);
-    const keys = await send<string[]>(this.redis, index, ['SRANDMEMBER', index, String(OUTBOXES_PER_PASS)]);
-    const per = Math.max(10, Math.ceil(max / Math.max(1, keys.length)));
-    const read = await Promise.all(keys.sort().map(async (key) => ({ key, raw: await send<[string, string[]][]>(this.redis, key, ['XRANGE', key, '-', '+', 'COUNT', String(per)]) })));
+    const keys = (await send<string[]>(this.redis, index, ['SRANDMEMBER', index, String(OUTBOXES_PER_PASS)])).sort();
     const now = this.clock.now();
     const out: Outbox[] = [];
-    for (const { key, raw } of read) {
-      if (raw.length === 0) {
-        await this.forgetIfStillEmpty(index, key, now);
-        continue;
+    let n = 0;
+    for (let i = 0; i < keys.length && n < max; i += OUTBOXES_PER_READ) {
+      const chunk = keys.slice(i, i + OUTBOXES_PER_READ);
+      const read = await Promise.all(chunk.map(async (key) => ({ key, raw: await send<[string, string[]][]>(this.redis, key, ['XRANGE', key, '-', '+', 'COUNT', String(this.queueMax)]) })));
+      for (const { key, raw } of read) {
+        if (raw.length === 0) {
+          await this.forgetIfStillEmpty(index, key, now);
+          continue;
+        }
+        this.emptySince.delete(key);
+        out.push({ key, events: raw.map(([entry, fields]) => parse(entry, fields)) });
+        n += raw.length;
       }
-      this.emptySince.delete(key);
-      out.push({ key, events: raw.map(([entry, fields]) => parse(entry, fields)) });
     }
     return out;
   }

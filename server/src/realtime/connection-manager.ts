@@ -22,6 +22,8 @@ export class ConnectionManager {
   private readonly sockets = new Map<SocketId, Tracked>();
   /** Keyed by the qualified user id: the same id in two apps is two users. */
   private readonly users = new Map<UserId, Set<SocketId>>();
+  /** Removals whose presence writes are still running. */
+  private readonly removing = new Map<SocketId, Promise<void>>();
   /** This node's sockets and users per app, kept as they change (status and metrics read them often). */
   private readonly perApp = new Map<string, { sockets: number; users: number }>();
 
@@ -78,9 +80,22 @@ export class ConnectionManager {
     return registered;
   }
 
-  async remove(socket: PgSocket): Promise<void> {
-    const tracked = this.sockets.get(socket.id);
-    if (!tracked) return;
+  /**
+   * Takes the socket out of this node and of presence. A second call while the first is still
+   * writing (Socket.IO's `disconnect` and a draining node both remove) waits for the same writes:
+   * a drain must not close Redis under them.
+   */
+  remove(socket: PgSocket): Promise<void> {
+    const going = this.removing.get(socket.id);
+    if (going) return going;
+    if (!this.sockets.has(socket.id)) return Promise.resolve();
+    const done = this.removeTracked(socket).finally(() => this.removing.delete(socket.id));
+    this.removing.set(socket.id, done);
+    return done;
+  }
+
+  private async removeTracked(socket: PgSocket): Promise<void> {
+    const tracked = this.sockets.get(socket.id)!;
     if (tracked.expiryTimer) clearTimeout(tracked.expiryTimer);
     this.sockets.delete(socket.id);
     const set = this.users.get(socket.data.userId);
