@@ -8,6 +8,7 @@ import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { ago, dateTime } from '../../../lib/format';
 import type { AppSocket } from '../../../lib/types';
 import { usePoll } from '../../../lib/use-poll';
+import { ScopeNote } from '../../../components/scope-note';
 
 type By = 'userId' | 'socketId';
 interface Query {
@@ -97,15 +98,12 @@ export function ConnectionsView() {
       <div className="page-head">
         <h1>Connections</h1>
         <p className="muted">Find a user’s sockets, or one socket, on every node.</p>
-        {app ? (
-          <p className="scope-note" data-testid="scope">
-            Users of app <strong>{app}</strong>.
-          </p>
-        ) : multi ? (
-          <p className="scope-note" data-testid="scope">
-            User ids are looked up in the default app{defaultApp ? <> (<strong>{defaultApp}</strong>)</> : null}; socket ids in every app. Choose an app above to find another app’s users.
-          </p>
-        ) : null}
+        <ScopeNote
+          app={app}
+          multi={multi}
+          forApp={<>Users of app <strong>{app}</strong>.</>}
+          forAll={<>User ids are looked up in the default app{defaultApp ? <> (<strong>{defaultApp}</strong>)</> : null}; socket ids in every app. Choose an app above to find another app’s users.</>}
+        />
       </div>
       <form className="toolbar" onSubmit={submit} role="search">
         <label className="visually-hidden" htmlFor="find-by">

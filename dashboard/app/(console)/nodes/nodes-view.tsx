@@ -7,6 +7,7 @@ import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { ago, bytes, dateTime, duration, ms, num } from '../../../lib/format';
 import type { ClusterNode } from '../../../lib/types';
 import { usePoll } from '../../../lib/use-poll';
+import { ScopeNote } from '../../../components/scope-note';
 
 export function NodesView() {
   const { app, multi } = useAppFilter();
@@ -20,15 +21,7 @@ export function NodesView() {
       <div className="page-head">
         <h1>Nodes</h1>
         <p className="muted">Every node heart-beats its status. One that stops is shown as down until the cluster forgets it.</p>
-        {app ? (
-          <p className="scope-note" data-testid="scope">
-            Connections and users of app <strong>{app}</strong> only; the rest is each node’s whole.
-          </p>
-        ) : multi ? (
-          <p className="scope-note" data-testid="scope">
-            All apps.
-          </p>
-        ) : null}
+        <ScopeNote app={app} multi={multi} forApp={<>Connections and users of app <strong>{app}</strong> only; the rest is each node’s whole.</>} />
       </div>
       {poll.loading ? (
         <Loading what="Loading nodes" />

@@ -8,6 +8,7 @@ import { api, apiCall, ApiError, enc } from '../../../lib/api';
 import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { num } from '../../../lib/format';
 import { usePoll } from '../../../lib/use-poll';
+import { ScopeNote } from '../../../components/scope-note';
 
 const PAGE = 25;
 
@@ -47,15 +48,12 @@ function AppRooms({ app }: { app: string | null }) {
       <div className="page-head">
         <h1>Rooms</h1>
         <p className="muted">Rooms with at least one member, cluster-wide. Personal <code>user:</code> rooms are not listed.</p>
-        {app ? (
-          <p className="scope-note" data-testid="scope">
-            Rooms of app <strong>{app}</strong>.
-          </p>
-        ) : multi ? (
-          <p className="scope-note" data-testid="scope">
-            Rooms of the default app{defaultApp ? <> (<strong>{defaultApp}</strong>)</> : null}: each app has its own rooms. Choose an app above to see another app’s.
-          </p>
-        ) : null}
+        <ScopeNote
+          app={app}
+          multi={multi}
+          forApp={<>Rooms of app <strong>{app}</strong>.</>}
+          forAll={<>Rooms of the default app{defaultApp ? <> (<strong>{defaultApp}</strong>)</> : null}: each app has its own rooms. Choose an app above to see another app’s.</>}
+        />
       </div>
       <form className="toolbar" onSubmit={filter} role="search">
         <label className="visually-hidden" htmlFor="prefix">

@@ -6,6 +6,7 @@ import { useAppFilter, withApp } from '../../../lib/app-filter';
 import { ago, dateTime, num, until } from '../../../lib/format';
 import type { AppWebhooks } from '../../../lib/types';
 import { usePoll } from '../../../lib/use-poll';
+import { ScopeNote } from '../../../components/scope-note';
 
 type State = { level: 'up' | 'degraded' | 'down'; label: string; reason: string };
 
@@ -33,15 +34,7 @@ export function WebhooksView() {
         <p className="muted">
           Each app’s webhooks are sent by one node, the holder of the app’s lease. Its queue and retries are that node’s view; the counters add up every node since it started.
         </p>
-        {app ? (
-          <p className="scope-note" data-testid="scope">
-            App <strong>{app}</strong> only.
-          </p>
-        ) : multi ? (
-          <p className="scope-note" data-testid="scope">
-            All apps.
-          </p>
-        ) : null}
+        <ScopeNote app={app} multi={multi} forApp={<>App <strong>{app}</strong> only.</>} />
       </div>
       {poll.loading ? (
         <Loading what="Asking every node about webhooks" />
