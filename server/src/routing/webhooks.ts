@@ -180,7 +180,8 @@ export class WebhookSender {
     if (!this.sending) return IDLE_CHECK_MS;
     const tick = Math.max(50, delivery.batchMs);
     const now = clock.now();
-    if (now < this.retryAt) return Math.min(tick, this.retryAt - now);
+    // Backing off: the passes until the retry only keep the lease (another sender would start its own backoff afresh).
+    if (now < this.retryAt) return Math.min(LEASE_MS / 3, this.retryAt - now);
     const outboxes = await store.pending(this.app.id, READ_PER_PASS);
     this.depth = outboxes.reduce((n, o) => n + o.events.length, 0);
     this.deps.metrics.setWebhookDepth(this.app.id, this.depth);
@@ -213,7 +214,7 @@ export class WebhookSender {
     } finally {
       clearInterval(renew);
     }
-    if (!ok) return this.retryAt - clock.now();
+    if (!ok) return Math.min(LEASE_MS / 3, this.retryAt - clock.now());
     const byOutbox = new Map<string, string[]>();
     for (const r of batch) byOutbox.set(r.outbox, [...(byOutbox.get(r.outbox) ?? []), r.ev.entry]);
     await Promise.all([...byOutbox].map(([key, entries]) => store.done(this.app.id, key, entries)));
