@@ -23,7 +23,7 @@ import { Probe } from './lib/traffic.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, 'results');
 const DOCS = join(ROOT, 'docs', 'reliability.md');
-const SCENARIOS = ['redis-restart', 'redis-cluster-failover', 'node-sigkill', 'backend-faults', 'sigterm-drain', 'floods', 'slow-consumer'];
+const SCENARIOS = ['redis-restart', 'redis-cluster-failover', 'node-sigkill', 'backend-faults', 'webhooks', 'sigterm-drain', 'floods', 'slow-consumer'];
 
 const HELP = `npm run reliability -- [options]
 
@@ -161,6 +161,10 @@ function makeContext(o, secrets, launch, scenarioId) {
       own(p, () => p.close());
       await p.start();
       return p;
+    },
+    /** Runs `fn` when the scenario ends, however it ends (with the processes, in reverse order). */
+    defer(fn) {
+      owned.push(fn);
     },
     async cleanup() {
       for (const fn of owned.splice(0).reverse()) await withTimeout(Promise.resolve().then(fn), 15000, 'cleanup').catch(() => undefined);
