@@ -202,7 +202,10 @@ export class PushgateNode {
       senders.set(app.id, new WebhookSender(app, { store: this.webhookStore, nodeId: config.nodeId, delivery: config.webhookDelivery, backendSecret, metrics: this.metrics, logger, clock }));
     }
     this.senders = [...senders.values()];
-    this.history = new MetricsHistory(this.metrics);
+    this.history = new MetricsHistory(this.metrics, async () => {
+      const t = await this.presence.totals();
+      return { users: t.users, rooms: t.rooms };
+    });
     this.slowConsumers = new SlowConsumerGuard({ connections: this.connections, limitBytes: config.maxSocketBufferBytes, metrics: this.metrics, logger });
 
     // The request listener must exist before Socket.IO attaches: engine.io wraps the listeners it

@@ -179,6 +179,19 @@ export interface MetricsSample {
   rssBytes: number;
   heapUsedBytes: number;
   eventLoopLagMs: number;
+  /**
+   * Cluster-wide distinct users and rooms at the sample (from presence, each counted once however
+   * many nodes they are on); null when presence could not be read. Every node samples the same
+   * numbers: the cluster series takes them as they are instead of adding the nodes up.
+   */
+  clusterUsers: number | null;
+  clusterRooms: number | null;
+  /** Protections and repairs in the interval (counts, not rates): what the node had to do. */
+  caughtUp: number;
+  floodDisconnects: number;
+  slowConsumerDisconnects: number;
+  interruptedRecoveries: number;
+  handshakeRefusals: number;
 }
 
 /** One log line as the dashboard shows it (already redacted by the logger). */

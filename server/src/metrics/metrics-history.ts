@@ -15,7 +15,11 @@ export class MetricsHistory {
   private last: Awaited<ReturnType<Metrics['read']>> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly metrics: Metrics) {}
+  /** @param cluster cluster-wide distinct users and rooms (presence), sampled with the node's own numbers. */
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly cluster: () => Promise<{ users: number; rooms: number }> = async () => ({ users: 0, rooms: 0 }),
+  ) {}
 
   start(): void {
     if (this.timer) return;
@@ -34,7 +38,7 @@ export class MetricsHistory {
   }
 
   async sample(): Promise<void> {
-    const now = await this.metrics.read();
+    const [now, cluster] = await Promise.all([this.metrics.read(), this.cluster().catch(() => null)]);
     const prev = this.last;
     this.last = now;
     if (!prev) return;
@@ -55,10 +59,19 @@ export class MetricsHistory {
       rssBytes: now.rssBytes,
       heapUsedBytes: now.heapUsedBytes,
       eventLoopLagMs: now.eventLoopLagMs,
+      clusterUsers: cluster?.users ?? null,
+      clusterRooms: cluster?.rooms ?? null,
+      caughtUp: count(now.caughtUp, prev.caughtUp),
+      floodDisconnects: count(now.floodDisconnects, prev.floodDisconnects),
+      slowConsumerDisconnects: count(now.slowConsumerDisconnects, prev.slowConsumerDisconnects),
+      interruptedRecoveries: count(now.interruptedRecoveries, prev.interruptedRecoveries),
+      handshakeRefusals: count(now.handshakeRefusals, prev.handshakeRefusals),
     });
     if (this.samples.length > HISTORY_SAMPLES) this.samples.splice(0, this.samples.length - HISTORY_SAMPLES);
   }
 }
+
+const count = (now: number, prev: number) => Math.max(0, now - prev);
 
 /**
  * Percentile from cumulative histogram buckets (Prometheus' histogram_quantile, linear inside a

@@ -237,6 +237,12 @@ export class Metrics {
       clientEvents: await value('pushgate_client_events_total'),
       backendErrors: await value('pushgate_backend_requests_total', (l) => l.outcome !== 'ok'),
       pushBuckets,
+      caughtUp: await value('pushgate_messages_caught_up_total'),
+      floodDisconnects: await value('pushgate_flood_disconnects_total'),
+      slowConsumerDisconnects: await value('pushgate_slow_consumer_disconnects_total'),
+      interruptedRecoveries: await value('pushgate_stream_recoveries_total', (l) => l.result === 'interrupted'),
+      // Refused before the token was looked at: the node's handshake budget, and the per-address and per-app rates.
+      handshakeRefusals: (await value('pushgate_rate_limited_total', (l) => l.kind === 'handshake')) + (await value('pushgate_connections_total', (l) => l.result === 'rate_limited')),
       rssBytes: await value('pushgate_process_resident_memory_bytes'),
       heapUsedBytes: await value('pushgate_nodejs_heap_size_used_bytes'),
       eventLoopLagMs: (await value('pushgate_nodejs_eventloop_lag_p99_seconds')) * 1000,

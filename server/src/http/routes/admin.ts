@@ -54,14 +54,19 @@ export function clusterSeries(series: { samples: MetricsSample[] }[]): MetricsSa
         slots.set(slot, { ...s, t: slot });
         continue;
       }
-      for (const k of ['sockets', 'users', 'rooms', 'pushedPerSec', 'deliveredPerSec', 'clientEventsPerSec', 'backendErrorsPerSec', 'rssBytes', 'heapUsedBytes'] as const) acc[k] += s[k];
+      for (const k of ['sockets', 'users', 'rooms', 'pushedPerSec', 'deliveredPerSec', 'clientEventsPerSec', 'backendErrorsPerSec', 'rssBytes', 'heapUsedBytes', 'caughtUp', 'floodDisconnects', 'slowConsumerDisconnects', 'interruptedRecoveries', 'handshakeRefusals'] as const) acc[k] += s[k];
+      // Every node read the same cluster-wide numbers: the freshest one stands, nothing is added up.
+      acc.clusterUsers = maxOrNull(acc.clusterUsers, s.clusterUsers);
+      acc.clusterRooms = maxOrNull(acc.clusterRooms, s.clusterRooms);
       // Percentiles do not add up: the slowest node's value is the honest cluster bound.
       acc.pushP50Ms = maxOrNull(acc.pushP50Ms, s.pushP50Ms);
       acc.pushP99Ms = maxOrNull(acc.pushP99Ms, s.pushP99Ms);
       acc.eventLoopLagMs = Math.max(acc.eventLoopLagMs, s.eventLoopLagMs);
     }
   }
-  return [...slots.values()].sort((a, b) => a.t - b.t);
+  // A user on two nodes is one user, a room with members on two nodes one room: the cluster series
+  // shows the cluster-wide counts where presence gave them (the per-node sums otherwise).
+  return [...slots.values()].sort((a, b) => a.t - b.t).map((s) => ({ ...s, users: s.clusterUsers ?? s.users, rooms: s.clusterRooms ?? s.rooms }));
 }
 
 const maxOrNull = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
