@@ -5,11 +5,20 @@ export interface ChartSeries {
   /** A CSS colour (a variable from globals.css). */
   color: string;
   pick: (s: MetricsSample) => number | null;
+  /** What the line means, shown as the legend item's tooltip. */
+  hint?: string;
 }
 
 const W = 600;
 const H = 150;
-const WINDOW_MS = 15 * 60 * 1000;
+/** What the charts show: the last 15 minutes (the server keeps 450 samples of 2 s). */
+export const WINDOW_MS = 15 * 60 * 1000;
+
+/** The samples a chart ending at `now` (or at the newest sample, if later) shows. */
+export function inWindow(samples: MetricsSample[], now: number): MetricsSample[] {
+  const end = samples.length ? Math.max(now, samples[samples.length - 1]!.t) : now;
+  return samples.filter((s) => s.t >= end - WINDOW_MS);
+}
 
 /** 1, 2, 5 × 10^n at or above v, so the axis reads in round numbers. */
 function niceMax(v: number): number {
@@ -26,7 +35,7 @@ function niceMax(v: number): number {
 export function LineChart({ title, samples, series, format, now }: { title: string; samples: MetricsSample[]; series: ChartSeries[]; format: (v: number | null) => string; now: number }) {
   const end = samples.length ? Math.max(now, samples[samples.length - 1]!.t) : now;
   const start = end - WINDOW_MS;
-  const visible = samples.filter((s) => s.t >= start);
+  const visible = inWindow(samples, now);
   let max = 0;
   for (const s of visible) for (const ser of series) max = Math.max(max, ser.pick(s) ?? 0);
   const top = niceMax(max);
@@ -58,7 +67,7 @@ export function LineChart({ title, samples, series, format, now }: { title: stri
         <span className="chart-title">{title}</span>
         <span className="legend">
           {series.map((ser) => (
-            <span key={ser.label} className="legend-item">
+            <span key={ser.label} className="legend-item" data-series={ser.label} title={ser.hint}>
               <i style={{ background: ser.color }} aria-hidden="true" />
               {ser.label} <b>{last ? format(ser.pick(last)) : '–'}</b>
             </span>

@@ -1,7 +1,20 @@
 import type { LogLine, MetricsSample, NodeStatus, StatusResponse } from '@contracts/api';
 import type { LiveSocket } from '@contracts/socket-events';
 
-export type { LogLine };
+export type { LogLine, MetricsSample };
+
+/**
+ * The protections and repairs a sample counts (`MetricsSample`, from the server's contract): each
+ * is a count in the sample's 2 s interval, not a rate, so a window's total is the sum of its samples.
+ * In the `cluster` series each is summed over the nodes.
+ * - `caughtUp`: pushes a node missed on the cluster bus and delivered from history instead.
+ * - `floodDisconnects`: sockets cut for flooding client events (far over RATE_LIMIT_EVENTS).
+ * - `slowConsumerDisconnects`: sockets cut because their unsent data exceeded MAX_SOCKET_BUFFER_BYTES.
+ * - `interruptedRecoveries`: replays of missed messages cut off (the socket went or stopped reading).
+ * - `handshakeRefusals`: handshakes refused by a rate limit (per address, per app, the node's
+ *   handshake budget), and those a draining node turns away.
+ */
+export type ProtectionCounter = keyof Pick<MetricsSample, 'caughtUp' | 'floodDisconnects' | 'slowConsumerDisconnects' | 'interruptedRecoveries' | 'handshakeRefusals'>;
 
 /** `GET /admin/apps`: one application the cluster hosts (APPS). Never empty: without APPS it is `{ id: 'default', default: true }`. */
 export interface AppInfo {
@@ -28,14 +41,21 @@ export interface AppCounts {
 export type ClusterNode = NodeStatus & { alive?: boolean; apps?: Record<string, AppCounts> };
 
 /**
- * `GET /admin/overview`: status, each node's samples, and their sum. With `?app=`, `app` names the
+ * `GET /admin/overview`: status, each node's samples, and the cluster's. With `?app=`, `app` names the
  * app and `totals` (connections, users, rooms) and each node's connections and users are that
  * app's; `series` and `cluster` are always the whole cluster's (there is no per-app history).
  */
 export interface Overview extends StatusResponse {
   app?: string;
   nodes: ClusterNode[];
+  /** Each node's own samples: `users` and `rooms` are that node's (a user on two nodes is in both). */
   series: { nodeId: string; samples: MetricsSample[] }[];
+  /**
+   * One sample per 2 s slot. Sockets, rates and the protection counters are summed over the nodes;
+   * `users` and `rooms` are the cluster-wide distinct counts from presence (`clusterUsers`,
+   * `clusterRooms`: a user on two nodes is one), the per-node sums only where presence was not read.
+   * Never add up `series`' users for a cluster figure.
+   */
   cluster: MetricsSample[];
 }
 

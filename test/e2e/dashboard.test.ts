@@ -396,4 +396,71 @@ describe('dashboard in a browser, against a node with Redis', () => {
       await page.context().close();
     }, 60_000);
   });
+
+  describe('two nodes on one Redis', () => {
+    // Their own prefix: the only sockets and users of this cluster are the ones made below.
+    let a: TestNode;
+    let b: TestNode;
+
+    beforeAll(async () => {
+      const env = { REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('e2e-two'), DASHBOARD_DIR: DASHBOARD_OUT };
+      // Nodes of one process would share the default NODE_ID (host and pid): each gets its own.
+      [a, b] = await Promise.all([startNode({ ...env, NODE_ID: `e2e-a-${rand()}` }), startNode({ ...env, NODE_ID: `e2e-b-${rand()}` })]);
+    }, 30_000);
+
+    afterAll(async () => {
+      await Promise.all([a?.stop(), b?.stop()]);
+    });
+
+    it('a user connected to both nodes is one user in the overview (tile and chart), not one per node', async () => {
+      const user = `e2e-both-${rand()}`;
+      await connectUser(a.url, user);
+      await connectUser(b.url, user);
+
+      const page = await signedInPage(a.url);
+      for (const n of [a, b]) await page.getByTestId('node-card').filter({ hasText: n.config.nodeId }).waitFor();
+      // The tiles: presence counts the cluster's 2 sockets and its 1 user.
+      const tile = (name: string, value: number) => page.locator(`[data-testid=totals] [data-tile=${name}] .tile-value`, { hasText: new RegExp(`^${value}$`) }).waitFor();
+      await tile('Nodes', 2);
+      await tile('Sockets', 2);
+      await tile('Users', 1);
+      // The chart's newest point, once it holds both nodes' samples taken after the two connections
+      // (sockets summed: 2): its users are the cluster-wide count, 1, where a per-node sum would be 2.
+      const connected = page.locator('figure.chart', { has: page.getByText('Connected', { exact: true }) });
+      await connected.locator('[data-series=sockets] b', { hasText: /^2$/ }).waitFor();
+      await expect(connected.locator('[data-series=users] b').textContent()).resolves.toBe('1');
+      await expect(connected.locator('[data-series=rooms] b').textContent()).resolves.toBe('0');
+      await page.context().close();
+    }, 15_000);
+  });
+
+  describe('with a connection rate limit of 1 a minute (RATE_LIMIT_CONNECTIONS=1)', () => {
+    let limited: TestNode;
+
+    beforeAll(async () => {
+      limited = await startNode({ REDIS_URL: testRedisUrl(), REDIS_PREFIX: uniquePrefix('e2e-limited'), DASHBOARD_DIR: DASHBOARD_OUT, RATE_LIMIT_CONNECTIONS: '1' });
+    }, 30_000);
+
+    afterAll(async () => {
+      await limited?.stop();
+    });
+
+    it('a refused handshake shows in the Protections panel’s handshake refusals, with what the counter means', async () => {
+      await connectUser(limited.url, `e2e-first-${rand()}`);
+      await expect(connectUser(limited.url, `e2e-second-${rand()}`)).rejects.toMatchObject({ message: 'RATE_LIMITED' });
+
+      const page = await signedInPage(limited.url);
+      const panel = page.getByTestId('protections');
+      await panel.locator('[data-fact=handshakeRefusals]', { hasText: /^1$/ }).waitFor();
+      const row = panel.locator('[data-protection=handshakeRefusals]');
+      await expect(row.getAttribute('title')).resolves.toContain('rate limit');
+      await expect(row.textContent()).resolves.toContain('Handshake refusals');
+      for (const other of ['caughtUp', 'floodDisconnects', 'slowConsumerDisconnects', 'interruptedRecoveries']) {
+        await expect(panel.locator(`[data-fact=${other}]`).textContent()).resolves.toBe('0');
+      }
+      // The node's card counts it too.
+      await page.getByTestId('node-card').filter({ hasText: limited.config.nodeId }).locator('[data-fact=protections]', { hasText: /^1$/ }).waitFor();
+      await page.context().close();
+    }, 15_000);
+  });
 });

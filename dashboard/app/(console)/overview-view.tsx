@@ -2,11 +2,13 @@
 
 import type { MetricsSample } from '@contracts/api';
 import Link from 'next/link';
-import { LineChart, Sparkline } from '../../components/line-chart';
+import { inWindow, LineChart, Sparkline } from '../../components/line-chart';
 import { HealthBadge, nodeHealth } from '../../components/node-health';
+import { protectionTotals, Protections, PROTECTIONS } from '../../components/protections';
 import { ErrorBox, Loading, StaleNotice } from '../../components/states';
 import { apiCall } from '../../lib/api';
 import { useAppFilter, withApp } from '../../lib/app-filter';
+import { settledCluster } from '../../lib/cluster-series';
 import { ago, bytes, duration, ms, num, until } from '../../lib/format';
 import type { AppWebhooks, ClusterNode, Overview } from '../../lib/types';
 import { usePoll } from '../../lib/use-poll';
@@ -21,6 +23,8 @@ export function OverviewView() {
   const { data, error, loading, serverTime } = poll;
   // The answer says which app it counts (an admin key limited to one app gets that app's share unasked).
   const shownApp = data?.app ?? null;
+  // The newest slot only once every sampling node is in it (no dip while one node has not sampled yet).
+  const cluster = data ? settledCluster(data.cluster, data.series) : [];
 
   return (
     <>
@@ -44,29 +48,36 @@ export function OverviewView() {
       {data ? (
         <>
           <StaleNotice error={error} />
-          <Totals data={data} />
+          <Totals data={data} cluster={cluster} />
           <WebhooksLine app={app} />
           <section aria-labelledby="charts-h">
             <h2 id="charts-h">Last 15 minutes{shownApp ? ', whole cluster' : ''}</h2>
             {shownApp ? <p className="muted">No per-app history is recorded: these charts count every app, not only {shownApp}.</p> : null}
             <div className="charts">
-              <LineChart title="Connected" samples={data.cluster} now={serverTime} format={count} series={[
-                { label: 'sockets', color: 'var(--c1)', pick: (s) => s.sockets },
-                { label: 'users', color: 'var(--c2)', pick: (s) => s.users },
+              {/* The cluster series' users and rooms are the cluster-wide distinct counts (a user on two nodes is one): never add the nodes' up. */}
+              <LineChart title="Connected" samples={cluster} now={serverTime} format={count} series={[
+                { label: 'sockets', color: 'var(--c1)', pick: (s) => s.sockets, hint: 'Sockets, summed over the nodes' },
+                { label: 'users', color: 'var(--c2)', pick: (s) => s.clusterUsers ?? s.users, hint: 'Distinct users in the cluster: a user connected to several nodes counts once' },
+                { label: 'rooms', color: 'var(--c3)', pick: (s) => s.clusterRooms ?? s.rooms, hint: 'Distinct rooms in the cluster: a room with members on several nodes counts once' },
               ]} />
-              <LineChart title="Messages per second" samples={data.cluster} now={serverTime} format={rate} series={[
+              <LineChart title="Messages per second" samples={cluster} now={serverTime} format={rate} series={[
                 { label: 'pushed', color: 'var(--c1)', pick: (s) => s.pushedPerSec },
                 { label: 'delivered', color: 'var(--c2)', pick: (s) => s.deliveredPerSec },
               ]} />
-              <LineChart title="Push latency" samples={data.cluster} now={serverTime} format={latency} series={[
+              <LineChart title="Push latency" samples={cluster} now={serverTime} format={latency} series={[
                 { label: 'p50', color: 'var(--c1)', pick: (s) => s.pushP50Ms },
                 { label: 'p99', color: 'var(--c3)', pick: (s) => s.pushP99Ms },
               ]} />
-              <LineChart title="Client events and backend errors per second" samples={data.cluster} now={serverTime} format={rate} series={[
+              <LineChart title="Client events and backend errors per second" samples={cluster} now={serverTime} format={rate} series={[
                 { label: 'client events', color: 'var(--c2)', pick: (s) => s.clientEventsPerSec },
                 { label: 'backend errors', color: 'var(--c4)', pick: (s) => s.backendErrorsPerSec },
               ]} />
             </div>
+          </section>
+          <section aria-labelledby="protections-h">
+            <h2 id="protections-h">Protections{shownApp ? ' (all apps)' : ''}</h2>
+            <p className="muted">What the nodes had to do over the last 15 minutes to protect themselves or to repair delivery: counts per 2 s, summed over the nodes{shownApp ? ', for every app' : ''}.</p>
+            <Protections samples={cluster} now={serverTime} />
           </section>
           <section aria-labelledby="nodes-h">
             <h2 id="nodes-h">Nodes</h2>
@@ -86,14 +97,15 @@ export function OverviewView() {
   );
 }
 
-function Totals({ data }: { data: Overview }) {
-  const last: MetricsSample | undefined = data.cluster[data.cluster.length - 1];
+function Totals({ data, cluster }: { data: Overview; cluster: MetricsSample[] }) {
+  const last: MetricsSample | undefined = cluster[cluster.length - 1];
   // With an app chosen, sockets, users and rooms count that app; the rates come from the cluster's samples.
   const app = data.app ?? null;
+  // Users and rooms come from presence, counted once cluster-wide (a user on two nodes is one user), never summed over the nodes.
   const tiles: [string, string, string?, ('app' | 'cluster')?][] = [
     ['Sockets', num(data.totals.connections), undefined, 'app'],
-    ['Users', num(data.totals.users), undefined, 'app'],
-    ['Rooms', num(data.totals.rooms), undefined, 'app'],
+    ['Users', num(data.totals.users), 'distinct users: one on several nodes counts once', 'app'],
+    ['Rooms', num(data.totals.rooms), 'distinct rooms: one with members on several nodes counts once', 'app'],
     ['Nodes', num(data.totals.nodes)],
     ['Pushed', rate(last?.pushedPerSec ?? null), undefined, 'cluster'],
     ['Delivered', rate(last?.deliveredPerSec ?? null), undefined, 'cluster'],
@@ -148,6 +160,8 @@ function WebhooksLine({ app }: { app: string | null }) {
 
 function NodeCard({ node, app, now, samples }: { node: ClusterNode; app: string | null; now: number; samples: MetricsSample[] }) {
   const health = nodeHealth(node, now);
+  const protections = protectionTotals(inWindow(samples, now));
+  const protectionCount = PROTECTIONS.reduce((n, p) => n + protections[p.key], 0);
   return (
     <article className={`card node-card node-${health.level}`} data-testid="node-card">
       <header>
@@ -169,6 +183,10 @@ function NodeCard({ node, app, now, samples }: { node: ClusterNode; app: string 
         <dd>{health.level === 'down' ? '–' : duration(now - node.startedAt)}</dd>
         <dt>Last heartbeat</dt>
         <dd>{ago(node.lastSeen, now)}</dd>
+        <dt>Protections, 15 min</dt>
+        <dd data-fact="protections" className={protectionCount > 0 ? 'text-warn' : undefined} title={PROTECTIONS.map((p) => `${p.label}: ${num(protections[p.key])}`).join('\n')}>
+          {num(protectionCount)}
+        </dd>
       </dl>
       <Sparkline values={samples.slice(-90).map((s) => s.sockets)} label={`Sockets on ${node.id}, last 3 minutes${app ? ', all apps' : ''}`} />
     </article>
