@@ -15,16 +15,16 @@
  * batch in flight at the kill arrives twice, the backlog of the outage is sent once the receiver is
  * back, pushes are not slowed by the outage.
  */
-import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
-import { byPhase, countBy, log, now, setLogPrefix, sleep, summary, track, until, withTimeout } from '../lib/common.mjs';
+import { byPhase, countBy, log, now, setLogPrefix, sleep, summary, until, withTimeout } from '../lib/common.mjs';
 import { makeToken } from '../lib/clients.mjs';
 import { counts, int, lat, ms } from '../lib/format.mjs';
 import { is2xx, metricSum, outcome, request, scrapeMetrics } from '../lib/http.mjs';
+import { Fleet } from '../lib/fleet.mjs';
 import { Phases } from '../lib/watch.mjs';
 
 export const id = 'webhooks';
@@ -498,7 +498,7 @@ function crowdWorker() {
   process.on('message', async (m) => {
     if (!m || m.id === undefined) return;
     try {
-      process.send({ reply: m.id, ok: true, result: await commands[m.cmd](m.args ?? {}) });
+      process.send({ reply: m.id, ok: true, result: await commands[m.cmd](m) });
     } catch (err) {
       log(`${m.cmd} failed: ${err?.stack ?? err}`);
       process.send({ reply: m.id, ok: false, error: String(err?.stack ?? err) });
@@ -506,58 +506,6 @@ function crowdWorker() {
   });
   process.on('disconnect', () => process.exit(0));
   process.send({ ready: true });
-}
-
-/** The runner's handle on the crowd process. */
-class CrowdProc {
-  constructor(child) {
-    this.child = child;
-    this.seq = 0;
-    this.pending = new Map();
-    child.on('message', (m) => {
-      const p = this.pending.get(m?.reply);
-      if (!p) return;
-      this.pending.delete(m.reply);
-      if (m.ok) p.resolve(m.result);
-      else p.reject(new Error(`crowd: ${m.error}`));
-    });
-    child.once('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`crowd exited (${code})`));
-      this.pending.clear();
-    });
-  }
-
-  static start(secret) {
-    const child = track(spawn(process.execPath, [SELF, '--crowd'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, RELIABILITY_JWT_SECRET: secret }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-    return withTimeout(
-      new Promise((resolve, reject) => {
-        child.once('message', (m) => (m?.ready ? resolve(new CrowdProc(child)) : reject(new Error('bad crowd hello'))));
-        child.once('exit', (c) => reject(new Error(`crowd exited ${c}`)));
-      }),
-      20000,
-      'crowd start',
-    );
-  }
-
-  call(cmd, args = {}, timeoutMs = 60000) {
-    const id = ++this.seq;
-    return withTimeout(
-      new Promise((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
-        this.child.send({ id, cmd, args });
-      }),
-      timeoutMs,
-      `crowd ${cmd}`,
-    );
-  }
-
-  stop() {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    const gone = new Promise((r) => this.child.once('exit', r));
-    this.child.disconnect();
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-    return gone.finally(() => clearTimeout(t));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -950,7 +898,7 @@ export async function run(ctx) {
   // The probe client goes through a failover balancer: whichever node it lands on may be killed.
   const lb = await ctx.balancer(nodes.map((n) => n.port));
 
-  const crowd = await CrowdProc.start(ctx.secrets.jwtSecret);
+  const crowd = await Fleet.launch([SELF, '--crowd'], ctx.secrets.jwtSecret, 'crowd');
   ctx.defer(() => crowd.stop());
   await crowd.call('init', { nodes: nodes.map((n) => ({ name: n.name, url: n.url })), residents, tickMs: q ? 200 : 160, goneShare: 0.25 });
   const started = await crowd.call('start', {}, 90000);
