@@ -8,7 +8,6 @@ import { protectionTotals, Protections, PROTECTIONS } from '../../components/pro
 import { ErrorBox, Loading, StaleNotice } from '../../components/states';
 import { apiCall } from '../../lib/api';
 import { useAppFilter, withApp } from '../../lib/app-filter';
-import { settledCluster } from '../../lib/cluster-series';
 import { ago, bytes, duration, ms, num, until } from '../../lib/format';
 import type { AppWebhooks, ClusterNode, Overview } from '../../lib/types';
 import { usePoll } from '../../lib/use-poll';
@@ -24,7 +23,8 @@ export function OverviewView() {
   // The answer says which app it counts (an admin key limited to one app gets that app's share unasked).
   const shownApp = data?.app ?? null;
   // The newest slot only once every sampling node is in it (no dip while one node has not sampled yet).
-  const cluster = data ? settledCluster(data.cluster, data.series) : [];
+  // The server leaves out the newest slot until every node has sampled in it (admin.ts, clusterSeries).
+  const cluster = data ? data.cluster : [];
 
   return (
     <>

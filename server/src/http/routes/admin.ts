@@ -43,18 +43,47 @@ export function maskAddress(address: string): string {
   return groups.length >= 2 ? `${groups[0]}:${groups[1]}::x` : 'x';
 }
 
-/** Sums the nodes' samples into cluster samples, aligned on 2-second slots. */
+const GAUGES = ['sockets', 'users', 'rooms', 'rssBytes', 'heapUsedBytes'] as const;
+const RATES = ['pushedPerSec', 'deliveredPerSec', 'clientEventsPerSec', 'backendErrorsPerSec'] as const;
+const COUNTS = ['caughtUp', 'floodDisconnects', 'slowConsumerDisconnects', 'interruptedRecoveries', 'handshakeRefusals'] as const;
+
+/**
+ * Two samples of one node that fell into one slot (its timer drifts across a slot edge now and
+ * then): gauges as of the later one, rates averaged, counts added, bounds the larger.
+ */
+function sameNode(a: MetricsSample, b: MetricsSample): MetricsSample {
+  const out: MetricsSample = { ...b, t: a.t };
+  for (const k of RATES) out[k] = (a[k] + b[k]) / 2;
+  for (const k of COUNTS) out[k] = a[k] + b[k];
+  out.pushP50Ms = maxOrNull(a.pushP50Ms, b.pushP50Ms);
+  out.pushP99Ms = maxOrNull(a.pushP99Ms, b.pushP99Ms);
+  out.eventLoopLagMs = Math.max(a.eventLoopLagMs, b.eventLoopLagMs);
+  return out;
+}
+
+/**
+ * The nodes' samples as cluster samples, aligned on 2-second slots: each node counted once per
+ * slot, then the nodes added up. The newest slot is left out until every node has sampled in it
+ * (each samples at its own moment), so the latest point is never one node short.
+ */
 export function clusterSeries(series: { samples: MetricsSample[] }[]): MetricsSample[] {
-  const slots = new Map<number, MetricsSample>();
+  const slots = new Map<number, { acc: MetricsSample; nodes: number }>();
   for (const { samples } of series) {
+    const own = new Map<number, MetricsSample>();
     for (const s of samples) {
       const slot = Math.floor(s.t / 2000) * 2000;
-      const acc = slots.get(slot);
-      if (!acc) {
-        slots.set(slot, { ...s, t: slot });
+      const prev = own.get(slot);
+      own.set(slot, prev ? sameNode(prev, s) : { ...s, t: slot });
+    }
+    for (const [slot, s] of own) {
+      const at = slots.get(slot);
+      if (!at) {
+        slots.set(slot, { acc: s, nodes: 1 });
         continue;
       }
-      for (const k of ['sockets', 'users', 'rooms', 'pushedPerSec', 'deliveredPerSec', 'clientEventsPerSec', 'backendErrorsPerSec', 'rssBytes', 'heapUsedBytes', 'caughtUp', 'floodDisconnects', 'slowConsumerDisconnects', 'interruptedRecoveries', 'handshakeRefusals'] as const) acc[k] += s[k];
+      const acc = at.acc;
+      at.nodes += 1;
+      for (const k of [...GAUGES, ...RATES, ...COUNTS]) acc[k] += s[k];
       // Every node read the same cluster-wide numbers: the freshest one stands, nothing is added up.
       acc.clusterUsers = maxOrNull(acc.clusterUsers, s.clusterUsers);
       acc.clusterRooms = maxOrNull(acc.clusterRooms, s.clusterRooms);
@@ -64,9 +93,12 @@ export function clusterSeries(series: { samples: MetricsSample[] }[]): MetricsSa
       acc.eventLoopLagMs = Math.max(acc.eventLoopLagMs, s.eventLoopLagMs);
     }
   }
+  const ordered = [...slots.values()].sort((a, b) => a.acc.t - b.acc.t);
+  const newest = ordered[ordered.length - 1];
+  if (newest && newest.nodes < series.filter((x) => x.samples.length > 0).length) ordered.pop();
   // A user on two nodes is one user, a room with members on two nodes one room: the cluster series
   // shows the cluster-wide counts where presence gave them (the per-node sums otherwise).
-  return [...slots.values()].sort((a, b) => a.t - b.t).map((s) => ({ ...s, users: s.clusterUsers ?? s.users, rooms: s.clusterRooms ?? s.rooms }));
+  return ordered.map(({ acc }) => ({ ...acc, users: acc.clusterUsers ?? acc.users, rooms: acc.clusterRooms ?? acc.rooms }));
 }
 
 const maxOrNull = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
