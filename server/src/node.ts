@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { Server as NetServer, type AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket as NetSocket } from 'node:net';
+import { routedSessionId } from './router/sticky-router';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AppDirectory } from './config/app-directory';
 import type { AppConfig, Config } from './config/config';
@@ -34,7 +35,7 @@ import { Metrics } from './metrics/metrics';
 import { MetricsHistory } from './metrics/metrics-history';
 import { ClusterCommands } from './realtime/cluster-commands';
 import { ConnectionManager } from './realtime/connection-manager';
-import { acceptStickyConnections, attachGateway, createIoServer } from './realtime/io';
+import { attachGateway, createIoServer } from './realtime/io';
 import { PresenceEvents } from './realtime/presence-events';
 import { PushFanout } from './delivery/push-fanout';
 import { Recovery } from './realtime/recovery';
@@ -125,6 +126,8 @@ export class PushgateNode {
   /** Until Redis was up once, "not all connections ready" is start-up, not an outage. */
   private redisUpSeen = false;
   private stopping: Promise<void> | null = null;
+  /** Connections the router handed over (config.router). */
+  private readonly routed = new WeakSet<object>();
 
   constructor(config: Config, private readonly opts: NodeOptions = {}) {
     this.config = config;
@@ -212,7 +215,9 @@ export class PushgateNode {
     // finds, so /socket.io requests never reach Express. The app itself is built further down.
     let app: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
     this.http = createServer((req, res) => {
-      if (this.draining) res.shouldKeepAlive = false;
+      // A connection handed over by the router was routed by its first request's session: the
+      // next request must come over a new connection, to be routed by its own.
+      if (this.draining || this.routed.has(req.socket)) res.shouldKeepAlive = false;
       this.inflight += 1;
       res.once('close', () => (this.inflight -= 1));
       app!(req, res);
@@ -392,7 +397,15 @@ export class PushgateNode {
       const reaped = await this.registry.reap();
       if (reaped.length) this.logger.warn('removed the presence of nodes that stopped heart-beating', { nodes: reaped });
     });
-    if (this.config.pm2Sticky) acceptStickyConnections(this.io);
+    if (this.config.router) this.acceptRouted(this.config.router);
+    if (this.config.router) {
+      // A router's worker serves the connections handed to it over IPC; its own port is for
+      // scrapes and health checks. During `pm2 reload` the old generation's worker still holds it
+      // until it has drained, so the new one takes it over once it is free, and serves meanwhile.
+      this.listenWhenFree();
+      process.send?.({ type: 'pushgate:ready' });
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(this.config.port, this.config.host, () => {
@@ -402,8 +415,35 @@ export class PushgateNode {
     });
   }
 
+  private listenWhenFree(): void {
+    const attempt = () => {
+      if (this.draining) return;
+      const onError = (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EADDRINUSE') return void this.logger.error('cannot listen on the instance port', { port: this.config.port, error: err.message });
+        setTimeout(attempt, 250).unref();
+      };
+      this.http.once('error', onError);
+      this.http.listen(this.config.port, this.config.host, () => this.http.off('error', onError));
+    };
+    attempt();
+  }
+
+  /** Takes the connections pushgate's router hands over, and names sessions so it can route them (router/sticky-router.ts). */
+  private acceptRouted(router: { generation: string; worker: number }): void {
+    (this.io.engine as unknown as { generateId: () => string }).generateId = () => routedSessionId(router.generation, router.worker);
+    process.on('message', (m: { type?: string; data?: string }, handle: unknown) => {
+      if (m?.type !== 'pushgate:connection' || !handle) return;
+      const socket = handle as NetSocket;
+      this.routed.add(socket);
+      socket.once('close', () => process.connected && process.send?.({ type: 'pushgate:closed' }));
+      this.http.emit('connection', socket);
+      socket.emit('data', Buffer.from(m.data ?? '', 'base64'));
+      socket.resume();
+    });
+  }
+
   get port(): number {
-    return (this.http.address() as AddressInfo).port;
+    return (this.http.address() as AddressInfo | null)?.port ?? this.config.port;
   }
 
   get url(): string {
@@ -431,13 +471,6 @@ export class PushgateNode {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.slowConsumers.stop();
-    if (this.config.pm2Sticky && process.connected) {
-      // The PM2 daemon routes new sessions to any worker still attached to it, a draining one
-      // included, and a handshake handed to a process about to exit is lost (the client then waits
-      // out its connect timeout). Leaving the IPC channel takes this worker out of the rotation;
-      // established connections are plain sockets and keep working until drained.
-      process.disconnect();
-    }
     this.io.local.emit('server:draining', { nodeId: this.config.nodeId, reconnectInMs: 0 });
     await new Promise((r) => setTimeout(r, Math.min(DRAIN_ACCEPT_MS, this.config.shutdownTimeoutMs / 4)));
     // Stops accepting only: http.close() would also reset idle keep-alive connections, a request

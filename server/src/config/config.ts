@@ -122,12 +122,10 @@ export interface Config {
   /** The dashboard's static export. @default <project>/dashboard/out */
   dashboardDir: string | null;
   /**
-   * PM2_STICKY=true: a worker of `@socket.io/pm2` in cluster mode. The PM2 daemon owns the public
-   * port (PM2_PORT) and hands each connection to a worker by Socket.IO session id; this process
-   * then listens only on its own port, PORT + NODE_APP_INSTANCE, for scrapes and health checks.
-   * @default false
+   * Set when this process is a worker of pushgate's router (router/sticky-router.ts, ROUTER_GENERATION
+   * and ROUTER_WORKER): connections come over IPC, and session ids name the worker.
    */
-  pm2Sticky: boolean;
+  router: { generation: string; worker: number } | null;
   /**
    * Per-stream history (HISTORY_TTL_SECONDS, HISTORY_SIZE): how long a stream's messages are kept
    * after its last message, and how many at most. null when either is 0 (history off).
@@ -220,8 +218,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   TRUST_PROXY: optional,
   DASHBOARD_DIR: optional,
-  PM2_STICKY: flag(false),
-  NODE_APP_INSTANCE: int(0),
+  ROUTER_GENERATION: optional,
+  ROUTER_WORKER: optional,
   HISTORY_TTL_SECONDS: int(300).pipe(z.number().max(30 * 24 * 3600)),
   HISTORY_SIZE: int(1000).pipe(z.number().max(100_000)),
   PRESENCE_ROOMS: optional,
@@ -457,10 +455,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? []
       : '*';
 
-  const pm2Sticky = e.PM2_STICKY;
-  // Under PM2 every instance has its own direct port; a zero PORT stays "any free port".
-  const port = pm2Sticky && e.PORT !== 0 ? e.PORT + e.NODE_APP_INSTANCE : e.PORT;
-  need('PORT', port <= 65535, `+ NODE_APP_INSTANCE is above 65535`);
+  const port = e.PORT;
   const config: Config = {
     env: e.NODE_ENV,
     port,
@@ -492,7 +487,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     dashboardDir: e.DASHBOARD_DIR ?? (projectRoot() ? join(projectRoot()!, 'dashboard', 'out') : null),
-    pm2Sticky,
+    router: e.ROUTER_GENERATION && e.ROUTER_WORKER !== undefined ? { generation: e.ROUTER_GENERATION, worker: Number(e.ROUTER_WORKER) } : null,
     history: e.HISTORY_TTL_SECONDS > 0 && e.HISTORY_SIZE > 0 ? { ttlMs: e.HISTORY_TTL_SECONDS * 1000, size: e.HISTORY_SIZE } : null,
     presenceRooms: parsePatterns(e.PRESENCE_ROOMS),
     webhookDelivery: { batchMs: e.WEBHOOK_BATCH_MS, leaveGraceMs: e.WEBHOOK_LEAVE_GRACE_MS, queueMax: e.WEBHOOK_QUEUE_MAX, timeoutMs: e.WEBHOOK_TIMEOUT_MS },

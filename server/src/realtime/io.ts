@@ -1,5 +1,4 @@
 import type { Server as HttpServer } from 'node:http';
-import { setupWorker } from '@socket.io/sticky';
 import { Server, type ServerOptions } from 'socket.io';
 import { hasLoneSurrogate, MAX_NESTING } from '../contracts/api';
 import { RESERVED_CLIENT_EVENTS, type WelcomePayload } from '../contracts/socket-events';
@@ -52,14 +51,6 @@ export function createIoServer(http: HttpServer, opts: IoOptions): PgServer {
     cors: { origin: opts.corsOrigins === '*' ? true : opts.corsOrigins, credentials: opts.corsOrigins !== '*' },
     ...(opts.adapter ? { adapter: opts.adapter } : {}),
   });
-}
-
-/**
- * Under `@socket.io/pm2` the daemon accepts every connection on the public port and passes it to
- * the worker that owns its Socket.IO session; this makes the worker's HTTP server take them.
- */
-export function acceptStickyConnections(io: PgServer): void {
-  setupWorker(io);
 }
 
 export interface GatewayDeps extends HandshakeDeps {
