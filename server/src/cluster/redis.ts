@@ -86,6 +86,9 @@ export function send<T>(client: RedisClient, key: string, args: (string | number
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Redis did not answer ${argv[0]} within ${REDIS_COMMAND_TIMEOUT_MS} ms`)), REDIS_COMMAND_TIMEOUT_MS);
+    // A deadline keeps nothing alive: a command left pending on a closed connection must not hold
+    // a stopping process (or a test worker) for its 2 s.
+    timer.unref();
   });
   return Promise.race([reply, late]).finally(() => clearTimeout(timer));
 }
