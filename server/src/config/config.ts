@@ -345,11 +345,14 @@ function parseApps(name: string, v: string): z.infer<typeof appEntry>[] {
   return parsed.data;
 }
 
+/** The one app of a node without APPS: plain names, no credentials, no limits of its own. */
+export function implicitApp(webhooks: WebhookConfig | null = null): AppConfig {
+  const limits: AppLimits = { messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null };
+  return { id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true), webhooks, backend: null };
+}
+
 function buildApps(listed: z.infer<typeof appEntry>[] | null, webhooks: WebhookConfig | null): AppConfig[] {
-  if (!listed) {
-    const limits: AppLimits = { messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null };
-    return [{ id: 'default', key: null, secret: null, tokenKey: null, enabled: true, limits, scope: new AppScope('default', true, true), webhooks, backend: null }];
-  }
+  if (!listed) return [implicitApp(webhooks)];
   return listed.map(({ webhooks: own, backend, ...a }, i) => ({
     ...a,
     backend: backend ? { url: backend.url, secret: backend.secret ?? null } : null,

@@ -1,9 +1,8 @@
 import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
 import type { KeyObject } from 'node:crypto';
 import type { AppDirectory } from '../config/app-directory';
-import type { AppConfig, Config } from '../config/config';
+import { implicitApp, type AppConfig, type Config } from '../config/config';
 import { hasLoneSurrogate } from '../contracts/api';
-import { AppScope } from '../contracts/app-scope';
 import { AppError } from '../lib/errors';
 
 export interface VerifiedToken {
@@ -17,7 +16,7 @@ export interface VerifiedToken {
 }
 
 /** Without APPS: the one implicit app, whose names are plain. */
-const IMPLICIT = { scope: new AppScope('default', true, true) };
+const IMPLICIT = implicitApp();
 
 /** Longest token we try to verify; anything bigger is refused before any parsing. */
 const MAX_TOKEN_LENGTH = 8192;
@@ -87,7 +86,7 @@ export class TokenVerifier {
    * The app a token claims, without checking anything (rate limits are counted before the
    * signature is): the default app for no claim, an unknown app, or no token at all.
    */
-  claimedApp(token: unknown): AppConfig | { scope: AppScope } {
+  claimedApp(token: unknown): AppConfig {
     if (!this.apps) return IMPLICIT;
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return this.apps.default;
     let claim: unknown;

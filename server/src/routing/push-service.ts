@@ -11,8 +11,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { Receipts } from './receipts';
 import type { RateLimitStore } from '../cluster/rate-limit-store';
-import type { AppConfig } from '../config/config';
-import { AppScope } from '../contracts/app-scope';
+import { implicitApp, type AppConfig } from '../config/config';
 
 /** The default `ackTimeoutMs` of a push with `ack: true`. */
 export const DEFAULT_ACK_TIMEOUT_MS = 5000;
@@ -27,8 +26,8 @@ const unique = (xs: string[] | undefined) => (xs && xs.length > 1 ? [...new Set(
 /** Which app a push is for: its names are qualified with the scope; its limits apply. */
 export type PushApp = Pick<AppConfig, 'id' | 'scope' | 'limits'>;
 
-/** Without APPS: the one implicit app, plain names, no limits of its own. */
-const IMPLICIT: PushApp = { id: 'default', scope: new AppScope('default', true, true), limits: { messagesPerMinute: 0, connectionsPerMinute: 0, eventsPerSecond: null, maxDataBytes: null, maxBatch: null } };
+/** Without APPS: the one implicit app. */
+const IMPLICIT: PushApp = implicitApp();
 
 /**
  * Addresses a message and admits it: one store call takes the id, counts the recipients, keeps the
@@ -109,8 +108,7 @@ export class PushService {
     const key = scope.name(id);
     // A replay from history (a node catching up, a client recovering) skips whom live delivery skipped.
     if (route.except.length > 0) message.except = route.except;
-    const streams = streamsOf(route);
-    if (streams.length > 1) message.streams = streams;
+    if (route.users.length + route.rooms.length > 1) message.streams = streamsOf(route);
     const timeoutMs = body.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     const wait = body.ack ? this.deps.receipts.open(timeoutMs) : null;
     if (wait) route.ack = { node: this.deps.nodeId, token: wait.token, timeoutMs };

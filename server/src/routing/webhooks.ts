@@ -77,7 +77,8 @@ export interface WebhookStatus {
 export class WebhookSender {
   private readonly holder = `${randomUUID()}`;
   private timer: NodeJS.Timeout | null = null;
-  private running = false;
+  /** The pass under way (what it resolves to: when to run the next one). */
+  private current: Promise<number> | null = null;
   private stopped = false;
   private sending = false;
   private depth = 0;
@@ -116,16 +117,8 @@ export class WebhookSender {
     this.draining = true;
     if (this.timer) clearTimeout(this.timer);
     while (this.deps.clock.now() < deadline && !this.stopped) {
-      while (this.running) await new Promise((r) => setTimeout(r, 10));
-      this.running = true;
-      let next: number;
-      try {
-        next = await this.work();
-      } catch {
-        next = IDLE_CHECK_MS;
-      } finally {
-        this.running = false;
-      }
+      await this.current;
+      const next = await this.runOnce();
       if (this.depth === 0) break;
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(next, deadline - this.deps.clock.now()))));
     }
@@ -152,24 +145,27 @@ export class WebhookSender {
   }
 
   private schedule(ms: number): void {
-    if (this.stopped) return;
+    // A flushing sender runs its own passes.
+    if (this.stopped || this.draining) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.pass(), ms);
     this.timer.unref();
   }
 
   private async pass(): Promise<void> {
-    if (this.running || this.stopped) return;
-    this.running = true;
-    let next = IDLE_CHECK_MS;
-    try {
-      next = await this.work();
-    } catch (err) {
-      this.deps.logger.debug('webhook pass failed', { app: this.app.id, error: (err as Error).message });
-    } finally {
-      this.running = false;
-      this.schedule(next);
-    }
+    if (this.current || this.stopped) return;
+    this.schedule(await this.runOnce());
+  }
+
+  /** Runs one pass (never two at once). @returns when to run the next one. */
+  private runOnce(): Promise<number> {
+    this.current = this.work()
+      .catch((err: Error) => {
+        this.deps.logger.debug('webhook pass failed', { app: this.app.id, error: err.message });
+        return IDLE_CHECK_MS;
+      })
+      .finally(() => (this.current = null));
+    return this.current;
   }
 
   /** One pass. @returns when to run the next one. */
